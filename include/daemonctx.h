@@ -1,0 +1,243 @@
+/*
+ * daemonctx.h - turn a process into a well-behaved Unix daemon (PEP 3143 in C).
+ *
+ * The one public header of libdaemonctx. Every function returns 0 (or a
+ * documented non-negative value) on success and a negative errno value on
+ * failure; functions that take a daemonctx_error also fill it in.
+ * The library never prints and never exits on its own, except:
+ *   - daemonctx_open() ends the original process with status 0 once the
+ *     daemon is up (as PEP 3143 requires), unless daemonctx_set_parent_returns()
+ *     asked for it to return instead;
+ *   - the terminate action (the default SIGTERM action, daemonctx_terminate()).
+ */
+#ifndef DAEMONCTX_H
+#define DAEMONCTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(DAEMONCTX_NO_VISIBILITY)
+#define DAEMONCTX_API __attribute__((visibility("default")))
+#else
+#define DAEMONCTX_API
+#endif
+
+#if defined(__GNUC__)
+#define DAEMONCTX_NORETURN __attribute__((noreturn))
+#else
+#define DAEMONCTX_NORETURN
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+#define DAEMONCTX_STEP_MAX 24
+#define DAEMONCTX_MESSAGE_MAX 232
+
+/*
+ * What failed and why. A plain value the caller owns: it is filled without
+ * allocating, in any process (a forked daemon fills it and sends it to the
+ * process that called daemonctx_open()).
+ *   errnum  - the errno value of the failure (0 when no system call failed)
+ *   step    - the step that failed, one of the names listed in daemonctx(3)
+ *             ("options", "pidfile", "fork", "setsid", "chroot", "chdir", ...)
+ *   message - one line naming the path, user, fd or PID at fault and, when a
+ *             system call failed, its error text
+ */
+typedef struct daemonctx_error {
+    int errnum;
+    char step[DAEMONCTX_STEP_MAX];
+    char message[DAEMONCTX_MESSAGE_MAX];
+} daemonctx_error;
+
+/* ----------------------------------------------------------------- pidfile */
+
+/* An exclusive-lock (flock) pidfile. Opaque. */
+typedef struct daemonctx_pidfile daemonctx_pidfile;
+
+/* A new pidfile object for PATH (absolute or relative); nothing is opened.
+ * Returns NULL with errno set (EINVAL for an empty path, ENOMEM). */
+DAEMONCTX_API daemonctx_pidfile *daemonctx_pidfile_new(const char *path);
+
+/* Create PATH if needed (mode 0644, never through a symlink, never blocking
+ * on a FIFO), take its exclusive lock, check the locked inode is still the one
+ * at PATH, truncate it and write "PID\n" with the caller's PID; the file is
+ * removed at exit() of this process (and only of this process).
+ * A pidfile locked by a live instance is refused with -EAGAIN and a message
+ * naming the holder's PID. An unlocked pidfile is stale and taken over. */
+DAEMONCTX_API int daemonctx_pidfile_acquire(daemonctx_pidfile *pf, daemonctx_error *err);
+
+/* Remove the file if PATH still names the inode this object locked, then
+ * close it (dropping the lock). A no-op when not held by this process. */
+DAEMONCTX_API int daemonctx_pidfile_release(daemonctx_pidfile *pf, daemonctx_error *err);
+
+/* Release (when held by this process) and free. NULL is accepted. */
+DAEMONCTX_API void daemonctx_pidfile_free(daemonctx_pidfile *pf);
+
+DAEMONCTX_API const char *daemonctx_pidfile_path(const daemonctx_pidfile *pf);
+
+/* The fd holding the lock, or -1 when not held. It is close-on-exec; a caller
+ * that wants the lock to outlive an exec clears FD_CLOEXEC on it. */
+DAEMONCTX_API int daemonctx_pidfile_fd(const daemonctx_pidfile *pf);
+
+/* What a pidfile says about its daemon, decided from the lock, never from
+ * kill(pid, 0). */
+enum daemonctx_pidfile_state {
+    DAEMONCTX_PIDFILE_ABSENT = 0,   /* no file at PATH */
+    DAEMONCTX_PIDFILE_STALE = 1,    /* file present, nobody holds its lock */
+    DAEMONCTX_PIDFILE_RUNNING = 2,  /* locked; *pid is the PID it holds */
+    DAEMONCTX_PIDFILE_STARTING = 3  /* locked, PID not written yet (*pid is
+                                       the lock holder from /proc/locks, or 0) */
+};
+
+/* Inspect PATH without modifying it and without disturbing its lock.
+ * Returns a daemonctx_pidfile_state (>= 0) or -errno; *pid receives the PID
+ * in the file (0 when none). A file that is not a regular file, or whose
+ * contents are not "PID\n" while locked, is an error (-EINVAL). */
+DAEMONCTX_API int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err);
+
+/* ----------------------------------------------------------------- context */
+
+typedef struct daemonctx daemonctx;
+
+/* detach_process */
+enum daemonctx_detach {
+    DAEMONCTX_DETACH_AUTO = 0, /* decided at open: see daemonctx_detach_decision() */
+    DAEMONCTX_DETACH_YES = 1,
+    DAEMONCTX_DETACH_NO = 2
+};
+
+/* signal_map actions */
+enum daemonctx_signal_action {
+    DAEMONCTX_SIGNAL_UNCHANGED = 0, /* not in the map: left as inherited */
+    DAEMONCTX_SIGNAL_IGNORE = 1,    /* SIG_IGN (Python's None) */
+    DAEMONCTX_SIGNAL_DEFAULT = 2,   /* SIG_DFL */
+    DAEMONCTX_SIGNAL_TERMINATE = 3, /* release the pidfile, die of the signal */
+    DAEMONCTX_SIGNAL_HANDLER = 4    /* call a C handler */
+};
+
+/* When daemonctx_open() lets the original process go. */
+enum daemonctx_ready_mode {
+    DAEMONCTX_READY_OPEN = 0,  /* once open() has finished in the daemon */
+    DAEMONCTX_READY_NOTIFY = 1 /* once the daemon calls daemonctx_ready() or
+                                  execs through daemonctx_execv() */
+};
+
+/* A context with the PEP 3143 defaults: no chroot, working directory "/",
+ * umask 0 (beware: files the daemon creates are world-writable unless it passes
+ * explicit modes; set 022 or 027 for most daemons), uid/gid the process's real
+ * ids, prevent_core on, detach auto, no preserved files, no pidfile, stdio on
+ * /dev/null, signal map SIGTSTP/SIGTTIN/SIGTTOU ignored and SIGTERM terminate.
+ * Returns NULL with errno ENOMEM. */
+DAEMONCTX_API daemonctx *daemonctx_new(void);
+DAEMONCTX_API void daemonctx_free(daemonctx *ctx);
+
+/*
+ * Setters. Each validates its input and returns 0, -EINVAL for a bad value,
+ * -ENOMEM, or -EBUSY once the context is open (changes after open() would have
+ * no effect). The reason of the last failure is in daemonctx_last_error().
+ */
+/* An absolute directory, or NULL for no chroot. */
+DAEMONCTX_API int daemonctx_set_chroot_directory(daemonctx *ctx, const char *path);
+/* An absolute directory. Under a chroot, see daemonctx_get_working_directory(). */
+DAEMONCTX_API int daemonctx_set_working_directory(daemonctx *ctx, const char *path);
+/* 0 to 0777. */
+DAEMONCTX_API int daemonctx_set_umask(daemonctx *ctx, mode_t mask);
+/* Real, effective and saved uid after open; supplementary groups become those
+ * of the uid's passwd entry (or none but the gid when it has none). */
+DAEMONCTX_API int daemonctx_set_uid(daemonctx *ctx, uid_t uid);
+/* Real, effective and saved gid after open. */
+DAEMONCTX_API int daemonctx_set_gid(daemonctx *ctx, gid_t gid);
+DAEMONCTX_API int daemonctx_set_prevent_core(daemonctx *ctx, bool prevent);
+DAEMONCTX_API int daemonctx_set_detach_process(daemonctx *ctx, enum daemonctx_detach detach);
+/* The fds to keep open (replaces the previous list; n == 0 clears it). */
+DAEMONCTX_API int daemonctx_set_files_preserve(daemonctx *ctx, const int *fds, size_t n);
+/* Borrowed, not owned: PF must outlive the context. NULL for none. */
+DAEMONCTX_API int daemonctx_set_pidfile(daemonctx *ctx, daemonctx_pidfile *pf);
+/* An open fd to become stdin/stdout/stderr, or -1 for /dev/null. */
+DAEMONCTX_API int daemonctx_set_stdin(daemonctx *ctx, int fd);
+DAEMONCTX_API int daemonctx_set_stdout(daemonctx *ctx, int fd);
+DAEMONCTX_API int daemonctx_set_stderr(daemonctx *ctx, int fd);
+/* One signal_map entry. HANDLER requires a non-NULL handler (installed with
+ * SA_RESTART); other actions require handler == NULL. SIGKILL and SIGSTOP
+ * are refused. */
+DAEMONCTX_API int daemonctx_set_signal(daemonctx *ctx, int signo, enum daemonctx_signal_action action,
+                                       void (*handler)(int));
+/* Empty the signal map: open() then leaves every disposition as inherited. */
+DAEMONCTX_API int daemonctx_clear_signal_map(daemonctx *ctx);
+
+/* Not in PEP 3143. */
+DAEMONCTX_API int daemonctx_set_ready_mode(daemonctx *ctx, enum daemonctx_ready_mode mode);
+/* How long the original process waits for the daemon (default 60000 ms;
+ * 0 waits forever). On expiry the daemon is killed and open() fails. */
+DAEMONCTX_API int daemonctx_set_timeout_ms(daemonctx *ctx, unsigned int ms);
+/* Make daemonctx_open() return 1 in the original process once the daemon is up,
+ * instead of ending it with _exit(0). */
+DAEMONCTX_API int daemonctx_set_parent_returns(daemonctx *ctx, bool returns);
+
+/* The last setter failure (errnum 0 when none). */
+DAEMONCTX_API const daemonctx_error *daemonctx_last_error(const daemonctx *ctx);
+
+/* The working directory with the PEP 3143 chroot rule applied: with a chroot
+ * directory set, a working directory not under it (compared component by
+ * component) is prefixed with it. This is the daemon's cwd as seen from
+ * outside the jail. Returns the length written (excluding NUL) or -ERANGE. */
+DAEMONCTX_API int daemonctx_get_working_directory(const daemonctx *ctx, char *buf, size_t size);
+
+/* Whether open() forks with the current settings: 1 fork, 0 no fork. *reason
+ * (if not NULL) receives a static sentence saying why. */
+DAEMONCTX_API int daemonctx_detach_decision(const daemonctx *ctx, const char **reason);
+
+DAEMONCTX_API bool daemonctx_is_open(const daemonctx *ctx);
+
+/*
+ * Become a daemon, in the PEP 3143 order: detach (double fork, setsid between),
+ * chroot, prevent core dumps, umask, chdir, drop privileges, signal map, empty
+ * signal mask, close every fd not preserved, redirect stdio, write the pidfile.
+ * The pidfile is locked before forking. A failure in the daemon is sent back,
+ * and open() returns it in the original process (-errno, ERR filled) after
+ * making sure no daemon and no pidfile of this attempt remain.
+ * Returns 0 in the daemon; in the original process it does not return on
+ * success (unless daemonctx_set_parent_returns(), then 1).
+ * Calling it on an open context returns 0 and does nothing.
+ */
+DAEMONCTX_API int daemonctx_open(daemonctx *ctx, daemonctx_error *err);
+
+/* Does nothing and returns 0: a daemon cannot be un-daemonized, and dropping
+ * its pidfile early would let a second instance start. The pidfile goes at
+ * exit, or through the terminate action. */
+DAEMONCTX_API int daemonctx_close(daemonctx *ctx);
+
+/* The PID of the daemon, in either process, after a successful open (0 before). */
+DAEMONCTX_API pid_t daemonctx_daemon_pid(const daemonctx *ctx);
+
+/* In the daemon, READY_NOTIFY mode: let the original process go. Also sends
+ * READY=1 and MAINPID to $NOTIFY_SOCKET when set. */
+DAEMONCTX_API int daemonctx_ready(daemonctx *ctx, daemonctx_error *err);
+
+/* In the daemon, before daemonctx_ready(): send ERR to the original process,
+ * whose open() returns it. The daemon should exit afterwards. */
+DAEMONCTX_API int daemonctx_report_error(daemonctx *ctx, const daemonctx_error *err);
+
+/* In the daemon, READY_NOTIFY mode: execv(PATH, ARGV). The original process
+ * counts the daemon ready once the exec has succeeded. Returns only on
+ * failure, after reporting it (step "exec") to the original process. */
+DAEMONCTX_API int daemonctx_execv(daemonctx *ctx, const char *path, char *const argv[], daemonctx_error *err);
+
+/* The terminate action: remove the context's pidfile (if this process holds
+ * it) and die of SIGNO with its default action, so the exit status reports the
+ * signal. Async-signal-safe. */
+DAEMONCTX_API DAEMONCTX_NORETURN void daemonctx_terminate(daemonctx *ctx, int signo);
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+DAEMONCTX_API const char *daemonctx_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DAEMONCTX_H */

@@ -1,0 +1,134 @@
+/* Deciding whether to detach, and the double fork.
+ *
+ * The original process waits: it learns the daemon's PID, then "open done",
+ * "ready" or an error over the report channel (report.c), and only then
+ * leaves. While it waits it is a child subreaper, so the daemon, orphaned by
+ * the intermediate child, becomes its child and a death before ready comes
+ * with an exit status. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static bool stdin_is_socket(void)
+{
+    int type;
+    socklen_t len = sizeof type;
+    /* A closed fd 0 (EBADF) or a file/tty (ENOTSOCK) is "not a socket". */
+    return getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+int dcx_detach_decide(const daemonctx *ctx, const char **reason)
+{
+    const char *why;
+    int fork_it;
+    switch (ctx->detach) {
+    case DAEMONCTX_DETACH_YES:
+        why = "detach_process is set: double fork";
+        fork_it = 1;
+        break;
+    case DAEMONCTX_DETACH_NO:
+        why = "detach_process is off: no fork";
+        fork_it = 0;
+        break;
+    default:
+        if (getpid() == 1) {
+            why = "the process is PID 1 (a container's init): forking and exiting would end it, no fork";
+            fork_it = 0;
+        } else if (getppid() == 1) {
+            why = "the parent is init: already detached, no fork";
+            fork_it = 0;
+        } else if (stdin_is_socket()) {
+            why = "stdin is a socket (started by inetd or a socket-activating manager): no fork";
+            fork_it = 0;
+        } else {
+            why = "started by a process that may wait for it: double fork";
+            fork_it = 1;
+        }
+    }
+    if (reason)
+        *reason = why;
+    return fork_it;
+}
+
+struct invoker_state {
+    struct sigaction sigchld;
+    int subreaper;
+};
+
+/* SIGCHLD at its default so the children can be waited for (SIG_IGN would
+ * make waitpid fail with ECHILD, a handler could reap them first). */
+static int invoker_prepare(struct invoker_state *st, daemonctx_error *err)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &st->subreaper, 0, 0, 0) < 0)
+        return dcx_fail(err, "fork", errno, "cannot read the child-subreaper flag: %m");
+    if (sigaction(SIGCHLD, &dfl, &st->sigchld) < 0)
+        return dcx_fail(err, "fork", errno, "cannot reset SIGCHLD: %m");
+    if (!st->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+        int e = errno;
+        (void)sigaction(SIGCHLD, &st->sigchld, NULL);
+        return dcx_fail(err, "fork", e, "cannot become a child subreaper: %m");
+    }
+    return 0;
+}
+
+static void invoker_restore(const struct invoker_state *st, bool in_child)
+{
+    (void)sigaction(SIGCHLD, &st->sigchld, NULL);
+    if (!in_child && !st->subreaper)
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+}
+
+int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    struct invoker_state st;
+    int r = invoker_prepare(&st, err);
+    if (r < 0)
+        return r;
+    /* Or whatever stdio buffered is written twice, by the parent and the
+     * daemon, or lost with the parent's _exit. */
+    (void)fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        r = dcx_fail(err, "fork", errno, "cannot fork: %m");
+        invoker_restore(&st, false);
+        return r;
+    }
+    if (child == 0) {
+        daemonctx_error e;
+        invoker_restore(&st, true);
+        dcx_close(plan->report[0]);
+        plan->report[0] = -1;
+        /* A new session without a controlling terminal... */
+        if (setsid() < 0) {
+            dcx_fail(&e, "setsid", errno, "cannot create a new session: %m");
+            dcx_report_fatal(plan->report[1], &e);
+        }
+        /* ...and a second fork so the daemon, not a session leader, can never
+         * acquire one again by opening a tty. */
+        pid_t daemon = fork();
+        if (daemon < 0) {
+            dcx_fail(&e, "fork", errno, "cannot fork the daemon: %m");
+            dcx_report_fatal(plan->report[1], &e);
+        }
+        if (daemon > 0)
+            _exit(0);
+        /* If the invoker is gone there is nobody to tell: carry on. */
+        (void)dcx_report_send(plan->report[1], DCX_REC_PID, getpid(), NULL);
+        return 0;
+    }
+    dcx_close(plan->report[1]);
+    plan->report[1] = -1;
+    r = dcx_wait_daemon(ctx, plan, child, err);
+    invoker_restore(&st, false);
+    return r < 0 ? r : 1;
+}

@@ -1,0 +1,130 @@
+/* Filling daemonctx_error. This runs in forked daemons before they report back,
+ * so it allocates nothing and consults no locale: a tiny formatter instead of
+ * snprintf, and strerrordesc_np where glibc has it. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *dcx_errtext(int errnum)
+{
+#ifdef HAVE_STRERRORDESC_NP
+    const char *s = strerrordesc_np(errnum);
+    return s ? s : "Unknown error";
+#else
+    return strerror(errnum);
+#endif
+}
+
+struct out {
+    char *buf;
+    size_t size, len;
+};
+
+static void put(struct out *o, const char *s)
+{
+    while (*s && o->len + 1 < o->size)
+        o->buf[o->len++] = *s++;
+    o->buf[o->len] = '\0';
+}
+
+static void put_unsigned(struct out *o, unsigned long v, unsigned base)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    tmp[--i] = '\0';
+    do {
+        tmp[--i] = (char)('0' + v % base);
+        v /= base;
+    } while (v && i > 0);
+    put(o, tmp + i);
+}
+
+static void put_signed(struct out *o, long v)
+{
+    if (v < 0) {
+        put(o, "-");
+        put_unsigned(o, (unsigned long)-(v + 1) + 1, 10);
+    } else {
+        put_unsigned(o, (unsigned long)v, 10);
+    }
+}
+
+static void copy_step(char *dst, const char *step)
+{
+    size_t i;
+    for (i = 0; step[i] && i + 1 < DAEMONCTX_STEP_MAX; i++)
+        dst[i] = step[i];
+    dst[i] = '\0';
+}
+
+int dcx_vfail(daemonctx_error *err, const char *step, int errnum, const char *fmt, va_list ap)
+{
+    if (err) {
+        struct out o = {err->message, sizeof err->message, 0};
+        err->errnum = errnum;
+        copy_step(err->step, step);
+        err->message[0] = '\0';
+        for (const char *p = fmt; *p; p++) {
+            if (*p != '%') {
+                char c[2] = {*p, '\0'};
+                put(&o, c);
+                continue;
+            }
+            switch (*++p) {
+            case 's': {
+                const char *s = va_arg(ap, const char *);
+                put(&o, s ? s : "(null)");
+                break;
+            }
+            case 'd':
+                put_signed(&o, va_arg(ap, int));
+                break;
+            case 'u':
+                put_unsigned(&o, va_arg(ap, unsigned), 10);
+                break;
+            case 'o':
+                put_unsigned(&o, va_arg(ap, unsigned), 8);
+                break;
+            case 'l':
+                if (p[1] == 'd') {
+                    p++;
+                    put_signed(&o, va_arg(ap, long));
+                }
+                break;
+            case 'm':
+                put(&o, dcx_errtext(errnum));
+                break;
+            case '%':
+                put(&o, "%");
+                break;
+            default: /* unsupported directive: stop rather than misread va_args */
+                return errnum ? -errnum : -EINVAL;
+            }
+        }
+    }
+    return errnum ? -errnum : -EINVAL;
+}
+
+int dcx_fail(daemonctx_error *err, const char *step, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = dcx_vfail(err, step, errnum, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void dcx_clear(daemonctx_error *err)
+{
+    if (err) {
+        err->errnum = 0;
+        err->step[0] = '\0';
+        err->message[0] = '\0';
+    }
+}
+
+const char *daemonctx_version(void)
+{
+    return DAEMONCTX_VERSION_STRING;
+}

@@ -1,0 +1,174 @@
+/* daemonctx_open(): the open sequence.
+ *
+ * First, in the calling process, everything that can be resolved or refused
+ * before forking (so the common failures are reported at once): the target
+ * identity, the directories, /dev/null, the pidfile lock, the fds to keep.
+ * Then the detach, and in the daemon the steps of PEP 3143 in its order, each
+ * a function of its own concept file. A failure there is sent back to the
+ * caller (report.c) and the daemon exits. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int compare_fds(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The fds the closing step keeps: the caller's, the stdio sources, and the
+ * library's own (/dev/null, the report channel, the pidfile and its
+ * directory). Sorted and unique, built here because the daemon side must not
+ * allocate. */
+static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    size_t max = ctx->n_preserve + 3 + 4;
+    plan->keep = malloc(max * sizeof *plan->keep);
+    if (!plan->keep)
+        return dcx_fail(err, "close-fds", ENOMEM, "cannot plan the fds to keep: %m");
+    size_t n = 0;
+    for (size_t i = 0; i < ctx->n_preserve; i++)
+        plan->keep[n++] = ctx->files_preserve[i];
+    for (int i = 0; i < 3; i++)
+        if (ctx->stdio[i] >= 0)
+            plan->keep[n++] = ctx->stdio[i];
+    if (plan->devnull >= 0)
+        plan->keep[n++] = plan->devnull;
+    if (plan->report[1] >= 0)
+        plan->keep[n++] = plan->report[1];
+    if (ctx->pidfile) {
+        int fds[2];
+        int k = dcx_pidfile_fds(ctx->pidfile, fds);
+        for (int i = 0; i < k; i++)
+            plan->keep[n++] = fds[i];
+    }
+    qsort(plan->keep, n, sizeof *plan->keep, compare_fds);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || plan->keep[u - 1] != plan->keep[i])
+            plan->keep[u++] = plan->keep[i];
+    plan->n_keep = u;
+    return 0;
+}
+
+static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    int r;
+    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0)
+        return r;
+    if ((r = dcx_plan_root(ctx, plan, err)) < 0)
+        return r;
+    if ((r = dcx_plan_stdio(ctx, plan, err)) < 0)
+        return r;
+    /* Before forking: "already running" is then reported at once, naming the
+     * holder, and the daemon inherits the lock. */
+    if (ctx->pidfile && (r = dcx_pidfile_lock(ctx->pidfile, err)) < 0)
+        return r;
+    if (plan->fork && (r = dcx_report_open(plan, err)) < 0)
+        return r;
+    return plan_keep(ctx, plan, err);
+}
+
+/* PEP 3143's steps, in the daemon (or in the only process when not
+ * detaching). Async-signal-safe system calls only: the caller may have had
+ * threads when it forked. */
+static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    int r;
+    if ((r = dcx_chroot(ctx, err)) < 0)
+        return r;
+    if ((r = dcx_prevent_core(ctx, err)) < 0)
+        return r;
+    dcx_set_umask(ctx);
+    if ((r = dcx_chdir(ctx, plan, err)) < 0)
+        return r;
+    if ((r = dcx_drop_privileges(ctx, plan, err)) < 0)
+        return r;
+    if ((r = dcx_apply_signal_map(ctx, err)) < 0)
+        return r;
+    if ((r = dcx_unblock_all_signals(err)) < 0)
+        return r;
+    if ((r = dcx_close_fds(plan->keep, plan->n_keep, err)) < 0)
+        return r;
+    if ((r = dcx_redirect_stdio(ctx, plan, err)) < 0)
+        return r;
+    if (ctx->pidfile && (r = dcx_pidfile_write(ctx->pidfile, err)) < 0)
+        return r;
+    return 0;
+}
+
+static void plan_free(struct dcx_plan *plan)
+{
+    free(plan->groups);
+    free(plan->user_name);
+    free(plan->root_cwd);
+    free(plan->keep);
+    for (int i = 0; i < 2; i++)
+        if (plan->report[i] >= 0)
+            dcx_close(plan->report[i]);
+    if (plan->devnull >= 0)
+        dcx_close(plan->devnull);
+}
+
+int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
+{
+    daemonctx_error local;
+    if (!err)
+        err = &local;
+    dcx_clear(err);
+    if (!ctx)
+        return dcx_fail(err, "options", EINVAL, "daemonctx_open() needs a context");
+    if (ctx->is_open)
+        return 0;
+
+    struct dcx_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.devnull = plan.report[0] = plan.report[1] = -1;
+    plan.fork = dcx_detach_decide(ctx, NULL) == 1;
+
+    int r = prepare(ctx, &plan, err);
+    if (r < 0)
+        goto fail;
+
+    if (plan.fork) {
+        r = dcx_detach(ctx, &plan, err);
+        if (r < 0)
+            goto fail;
+        if (r > 0) { /* the original process: the daemon is up */
+            if (ctx->pidfile)
+                dcx_pidfile_abandon(ctx->pidfile);
+            plan_free(&plan);
+            if (!ctx->parent_returns)
+                _exit(0);
+            return 1;
+        }
+    }
+
+    r = become_daemon(ctx, &plan, err);
+    if (r < 0) {
+        if (plan.fork)
+            dcx_report_fatal(plan.report[1], err);
+        goto fail;
+    }
+    ctx->is_open = true;
+    ctx->daemon_pid = getpid();
+    if (plan.fork) {
+        if (ctx->ready_mode == DAEMONCTX_READY_OPEN)
+            (void)dcx_report_send(plan.report[1], DCX_REC_DONE, getpid(), NULL);
+        else {
+            ctx->report_fd = plan.report[1];
+            plan.report[1] = -1;
+        }
+    }
+    plan_free(&plan);
+    return 0;
+
+fail:
+    if (ctx->pidfile)
+        dcx_pidfile_remove_unowned(ctx->pidfile);
+    plan_free(&plan);
+    return r;
+}

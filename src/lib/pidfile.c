@@ -1,0 +1,478 @@
+/* The pidfile: an flock()ed regular file holding "PID\n".
+ *
+ * Why flock: the lock belongs to the open file description, so it survives
+ * fork (taken before forking, it is inherited by the daemon) and exec (when the
+ * fd is not close-on-exec), and closing some other fd of the same file does not
+ * drop it, as it would a POSIX record lock. util-linux flock(1) sees it too.
+ *
+ * Why a directory fd: the file is opened, re-checked and removed relative to
+ * the directory opened once, so removal works after a chroot and the
+ * directory cannot be swapped under us between the steps. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct daemonctx_pidfile {
+    char *path;
+    char *dir;
+    char *base;
+    int dirfd;
+    int fd; /* holds the lock; -1 when not held */
+    dev_t dev;
+    ino_t ino;
+    pid_t owner; /* the process that removes the file; 0: none */
+    struct daemonctx_pidfile *next;
+};
+
+/* Pidfiles to remove at exit, each only by its owner: a child the daemon
+ * forks inherits this list, and its exit() must not delete the daemon's file
+ * (pep3143daemon's atexit handler did). */
+static daemonctx_pidfile *registry;
+static bool atexit_registered;
+
+static void release_at_exit(void)
+{
+    for (daemonctx_pidfile *pf = registry; pf; pf = pf->next)
+        if (pf->owner == getpid())
+            (void)daemonctx_pidfile_release(pf, NULL);
+}
+
+static int enroll(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    if (!atexit_registered) {
+        if (atexit(release_at_exit) != 0)
+            return dcx_fail(err, "pidfile", ENOMEM, "cannot register the removal of %s at exit", pf->path);
+        atexit_registered = true;
+    }
+    for (daemonctx_pidfile *p = registry; p; p = p->next)
+        if (p == pf)
+            return 0;
+    pf->next = registry;
+    registry = pf;
+    return 0;
+}
+
+static void withdraw(daemonctx_pidfile *pf)
+{
+    for (daemonctx_pidfile **p = &registry; *p; p = &(*p)->next)
+        if (*p == pf) {
+            *p = pf->next;
+            pf->next = NULL;
+            return;
+        }
+}
+
+daemonctx_pidfile *daemonctx_pidfile_new(const char *path)
+{
+    if (!path || !*path) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t len = strlen(path);
+    if (len >= PATH_MAX || path[len - 1] == '/') {
+        errno = len >= PATH_MAX ? ENAMETOOLONG : EISDIR;
+        return NULL;
+    }
+    daemonctx_pidfile *pf = calloc(1, sizeof *pf);
+    if (!pf)
+        return NULL;
+    pf->fd = pf->dirfd = -1;
+    pf->path = strdup(path);
+    const char *slash = strrchr(path, '/');
+    pf->base = strdup(slash ? slash + 1 : path);
+    pf->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!pf->path || !pf->base || !pf->dir) {
+        daemonctx_pidfile_free(pf);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return pf;
+}
+
+const char *daemonctx_pidfile_path(const daemonctx_pidfile *pf)
+{
+    return pf ? pf->path : NULL;
+}
+
+int daemonctx_pidfile_fd(const daemonctx_pidfile *pf)
+{
+    return pf ? pf->fd : -1;
+}
+
+int dcx_pidfile_fds(const daemonctx_pidfile *pf, int fds[2])
+{
+    fds[0] = pf->fd;
+    fds[1] = pf->dirfd;
+    return pf->fd >= 0 ? 2 : 0;
+}
+
+/* "PID\n" -> PID, or 0 when the text is not exactly that. */
+static pid_t parse_pid(const char *s, size_t n)
+{
+    if (n > 0 && s[n - 1] == '\n')
+        n--;
+    if (n == 0 || n > 10)
+        return 0;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v > 0 && v <= INT_MAX ? (pid_t)v : 0;
+}
+
+static ssize_t read_contents(int fd, char *buf, size_t size)
+{
+    ssize_t n;
+    do
+        n = pread(fd, buf, size - 1, 0);
+    while (n < 0 && errno == EINTR);
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+/* Whether an flock is held on DEV:INO, from /proc/locks, which also shows the
+ * process that took the lock (*holder, 0 when unknown). Returns 1 locked,
+ * 0 not locked, -errno when /proc/locks cannot be read. */
+static int flock_holder(dev_t dev, ino_t ino, pid_t *holder)
+{
+    FILE *f = fopen("/proc/locks", "re");
+    *holder = 0;
+    if (!f)
+        return -errno;
+    char line[256];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        char kind[16], arrow[4];
+        long pid;
+        unsigned maj, min;
+        unsigned long long lino;
+        /* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters have "->". */
+        if (sscanf(line, "%*d: %3s", arrow) == 1 && strcmp(arrow, "->") == 0)
+            continue;
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &pid, &maj, &min, &lino) != 5)
+            continue;
+        if (strcmp(kind, "FLOCK") == 0 && maj == major(dev) && min == minor(dev) &&
+            lino == (unsigned long long)ino) {
+            found = 1;
+            *holder = pid > 0 ? (pid_t)pid : 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Whether FD's file is flock()ed by anyone, without taking the lock when
+ * /proc/locks can tell (a probing LOCK_SH would make a concurrent starter
+ * fail). Returns 1 locked, 0 not, -errno. */
+static int is_locked(int fd, const struct stat *st, pid_t *holder)
+{
+    int r = flock_holder(st->st_dev, st->st_ino, holder);
+    if (r >= 0)
+        return r;
+    for (;;) {
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+            (void)flock(fd, LOCK_UN);
+            return 0;
+        }
+        if (errno == EWOULDBLOCK)
+            return 1;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, daemonctx_error *err)
+{
+    char buf[32];
+    pid_t pid = read_contents(fd, buf, sizeof buf) > 0 ? parse_pid(buf, strlen(buf)) : 0;
+    if (pid > 0)
+        return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by PID %d: already running", pf->path,
+                        (int)pid);
+    pid_t holder;
+    if (flock_holder(st->st_dev, st->st_ino, &holder) > 0 && holder > 0)
+        return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by PID %d, which is still starting",
+                        pf->path, (int)holder);
+    return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by another process", pf->path);
+}
+
+static int open_pidfile(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    /* O_NOFOLLOW: a planted symlink must not make root write into the file it
+     * points to. O_NONBLOCK: a planted FIFO must not hang open(). No O_TRUNC:
+     * that would wipe a running daemon's PID before we learn it is locked. */
+    const int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    int fd;
+    do
+        fd = openat(pf->dirfd, pf->base, flags | O_CREAT, 0644);
+    while (fd < 0 && errno == EINTR);
+    if (fd >= 0)
+        return fd;
+    switch (errno) {
+    case ELOOP:
+        return dcx_fail(err, "pidfile", ELOOP, "pidfile %s is a symbolic link; refusing to follow it", pf->path);
+    case EISDIR:
+        return dcx_fail(err, "pidfile", EISDIR, "pidfile %s is a directory", pf->path);
+    case ENXIO:
+    case ENODEV:
+    case ETXTBSY:
+        return dcx_fail(err, "pidfile", errno, "pidfile %s is not a regular file", pf->path);
+    default:
+        return dcx_fail(err, "pidfile", errno, "cannot open pidfile %s: %m", pf->path);
+    }
+}
+
+int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    int r = 0, fd = -1;
+    if (pf->fd >= 0)
+        return 0;
+    if (pf->dirfd < 0) {
+        do
+            pf->dirfd = open(pf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        while (pf->dirfd < 0 && errno == EINTR);
+        if (pf->dirfd < 0)
+            return dcx_fail(err, "pidfile", errno, "pidfile directory %s: %m", pf->dir);
+    }
+    /* Retried when the file is replaced between open and lock: the lock we
+     * got would then be on an inode no other starter can find. */
+    for (int attempt = 0; attempt < 16; attempt++) {
+        fd = open_pidfile(pf, err);
+        if (fd < 0) {
+            r = fd;
+            goto fail;
+        }
+        struct stat st, now;
+        if (fstat(fd, &st) < 0) {
+            r = dcx_fail(err, "pidfile", errno, "pidfile %s: %m", pf->path);
+            goto fail;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is not a regular file", pf->path);
+            goto fail;
+        }
+        if (st.st_nlink > 1) {
+            /* A hard link: truncating it would truncate some other file. */
+            r = dcx_fail(err, "pidfile", EMLINK, "pidfile %s has %ld hard links; refusing to use it", pf->path,
+                         (long)st.st_nlink);
+            goto fail;
+        }
+        int l;
+        do
+            l = flock(fd, LOCK_EX | LOCK_NB);
+        while (l < 0 && errno == EINTR);
+        if (l < 0) {
+            r = errno == EWOULDBLOCK ? refuse_held(pf, fd, &st, err)
+                                     : dcx_fail(err, "pidfile", errno, "cannot lock pidfile %s: %m", pf->path);
+            goto fail;
+        }
+        if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st.st_dev ||
+            now.st_ino != st.st_ino || st.st_nlink == 0) {
+            dcx_close(fd);
+            fd = -1;
+            continue;
+        }
+        /* Explicit mode whatever the umask (PEP 3143's default umask 0 made
+         * pep3143daemon's pidfiles world-writable). */
+        if (fchmod(fd, 0644) < 0 || ftruncate(fd, 0) < 0) {
+            r = dcx_fail(err, "pidfile", errno, "cannot prepare pidfile %s: %m", pf->path);
+            goto fail;
+        }
+        pf->fd = fd;
+        pf->dev = st.st_dev;
+        pf->ino = st.st_ino;
+        r = enroll(pf, err);
+        if (r < 0) {
+            pf->fd = -1;
+            goto fail;
+        }
+        return 0;
+    }
+    r = dcx_fail(err, "pidfile", EAGAIN, "pidfile %s keeps being replaced while locking it", pf->path);
+fail:
+    if (fd >= 0)
+        dcx_close(fd);
+    dcx_close(pf->dirfd);
+    pf->dirfd = -1;
+    return r;
+}
+
+int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    char buf[16];
+    daemonctx_error scratch;
+    pid_t pid = getpid();
+    /* Formatted by the async-signal-safe error formatter: this runs in the
+     * forked daemon. */
+    dcx_fail(&scratch, "", 0, "%d\n", (int)pid);
+    size_t len = strlen(scratch.message);
+    memcpy(buf, scratch.message, len);
+    ssize_t n;
+    do
+        n = pwrite(pf->fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)len || ftruncate(pf->fd, (off_t)len) < 0)
+        return dcx_fail(err, "pidfile-write", n < 0 || n == (ssize_t)len ? errno : ENOSPC,
+                        "cannot write PID %d to pidfile %s: %m", (int)pid, pf->path);
+    pf->owner = pid;
+    return 0;
+}
+
+int daemonctx_pidfile_acquire(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    if (!pf)
+        return dcx_fail(err, "pidfile", EINVAL, "no pidfile given");
+    if (pf->fd >= 0 && pf->owner == getpid())
+        return 0;
+    int r = dcx_pidfile_lock(pf, err);
+    if (r < 0)
+        return r;
+    r = dcx_pidfile_write(pf, err);
+    if (r < 0)
+        dcx_pidfile_remove_unowned(pf);
+    return r;
+}
+
+/* Unlink PATH if it still names our inode; when the daemon may no longer
+ * remove it (it dropped privileges), empty it instead so it names nobody. */
+static void unlink_if_ours(daemonctx_pidfile *pf)
+{
+    struct stat now;
+    if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != pf->dev ||
+        now.st_ino != pf->ino)
+        return;
+    if (unlinkat(pf->dirfd, pf->base, 0) < 0)
+        (void)ftruncate(pf->fd, 0);
+}
+
+static void forget(daemonctx_pidfile *pf)
+{
+    dcx_close(pf->fd);
+    pf->fd = -1;
+    if (pf->dirfd >= 0)
+        dcx_close(pf->dirfd);
+    pf->dirfd = -1;
+    pf->owner = 0;
+    withdraw(pf);
+}
+
+void dcx_pidfile_remove_unowned(daemonctx_pidfile *pf)
+{
+    if (pf->fd < 0)
+        return;
+    unlink_if_ours(pf);
+    forget(pf);
+}
+
+void dcx_pidfile_abandon(daemonctx_pidfile *pf)
+{
+    if (pf->fd >= 0)
+        forget(pf);
+}
+
+void dcx_pidfile_release_signal_safe(daemonctx_pidfile *pf)
+{
+    if (pf->fd >= 0 && pf->owner == getpid()) {
+        unlink_if_ours(pf);
+        pf->owner = 0;
+    }
+}
+
+int daemonctx_pidfile_release(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    dcx_clear(err);
+    if (!pf || pf->fd < 0 || pf->owner != getpid())
+        return 0;
+    unlink_if_ours(pf);
+    forget(pf);
+    return 0;
+}
+
+void daemonctx_pidfile_free(daemonctx_pidfile *pf)
+{
+    if (!pf)
+        return;
+    (void)daemonctx_pidfile_release(pf, NULL);
+    if (pf->fd >= 0 || pf->dirfd >= 0) {
+        if (pf->fd >= 0)
+            dcx_close(pf->fd);
+        if (pf->dirfd >= 0)
+            dcx_close(pf->dirfd);
+    }
+    withdraw(pf);
+    free(pf->path);
+    free(pf->dir);
+    free(pf->base);
+    free(pf);
+}
+
+int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err)
+{
+    dcx_clear(err);
+    if (pid)
+        *pid = 0;
+    if (!path || !*path)
+        return dcx_fail(err, "pidfile", EINVAL, "no pidfile given");
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return DAEMONCTX_PIDFILE_ABSENT;
+        if (errno == ELOOP)
+            return dcx_fail(err, "pidfile", ELOOP, "pidfile %s is a symbolic link; refusing to follow it", path);
+        return dcx_fail(err, "pidfile", errno, "cannot open pidfile %s: %m", path);
+    }
+    int r;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        r = dcx_fail(err, "pidfile", errno, "pidfile %s: %m", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is not a regular file", path);
+        goto out;
+    }
+    pid_t holder = 0;
+    int locked = is_locked(fd, &st, &holder);
+    if (locked < 0) {
+        r = dcx_fail(err, "pidfile", -locked, "cannot tell whether pidfile %s is locked: %m", path);
+        goto out;
+    }
+    char buf[32];
+    ssize_t n = read_contents(fd, buf, sizeof buf);
+    if (n < 0) {
+        r = dcx_fail(err, "pidfile", errno, "cannot read pidfile %s: %m", path);
+        goto out;
+    }
+    pid_t named = parse_pid(buf, (size_t)n);
+    if (!locked) {
+        if (pid)
+            *pid = named;
+        r = DAEMONCTX_PIDFILE_STALE;
+    } else if (n == 0) {
+        if (pid)
+            *pid = holder;
+        r = DAEMONCTX_PIDFILE_STARTING;
+    } else if (named == 0) {
+        r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is locked but does not hold a PID", path);
+    } else {
+        if (pid)
+            *pid = named;
+        r = DAEMONCTX_PIDFILE_RUNNING;
+    }
+out:
+    dcx_close(fd);
+    return r;
+}

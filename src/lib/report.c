@@ -1,0 +1,281 @@
+/* The report channel: how a failure after the fork reaches the process that
+ * called open(), and how it learns the daemon is up.
+ *
+ * An AF_UNIX SOCK_SEQPACKET pair, close-on-exec, made before the first fork:
+ * one fixed-size record per message (step, errno, message), EOF when every
+ * daemon-side copy is closed, and send(MSG_NOSIGNAL) so a daemon whose invoker
+ * was killed gets EPIPE instead of dying of SIGPIPE. The sequence the invoker
+ * reads: PID, then DONE (READY_OPEN), READY or EXEC+EOF (READY_NOTIFY), or
+ * ERROR. EOF before any of those means the daemon died. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int dcx_report_open(struct dcx_plan *plan, daemonctx_error *err)
+{
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, plan->report) < 0)
+        return dcx_fail(err, "pipe", errno, "cannot create the report channel: %m");
+    return 0;
+}
+
+int dcx_report_send(int fd, enum dcx_record_type type, pid_t pid, const daemonctx_error *err)
+{
+    struct dcx_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.type = type;
+    rec.pid = pid;
+    if (err)
+        rec.err = *err;
+    ssize_t n;
+    do
+        n = send(fd, &rec, sizeof rec, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof rec ? 0 : -(n < 0 ? errno : EPIPE);
+}
+
+void dcx_report_fatal(int fd, const daemonctx_error *err)
+{
+    if (fd >= 0)
+        (void)dcx_report_send(fd, DCX_REC_ERROR, getpid(), err);
+    _exit(1);
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before DEADLINE (-1: none), for poll(). */
+static int remaining(long long deadline)
+{
+    if (deadline < 0)
+        return -1;
+    long long left = deadline - now_ms();
+    return left <= 0 ? 0 : left > 1000000000 ? 1000000000 : (int)left;
+}
+
+static int reap(pid_t pid, int *status, int options)
+{
+    pid_t r;
+    do
+        r = waitpid(pid, status, options);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno == ECHILD ? 1 : -errno; /* already reaped by someone */
+    return r == pid;
+}
+
+/* Wait for PID (our child) to end before DEADLINE; 1 reaped, 0 timed out. */
+static int wait_exit(pid_t pid, long long deadline, int *status)
+{
+    *status = -1;
+#ifdef SYS_pidfd_open
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd >= 0) {
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        int n;
+        do
+            n = poll(&p, 1, remaining(deadline));
+        while (n < 0 && errno == EINTR);
+        dcx_close(pidfd);
+        if (n == 0)
+            return 0;
+    }
+#endif
+    /* No pidfd (kernel < 5.3): a blocking wait, without the deadline. */
+    int r = reap(pid, status, 0);
+    return r < 0 ? 0 : 1;
+}
+
+static int died(pid_t pid, int status, daemonctx_error *err)
+{
+    if (status == -1)
+        return dcx_fail(err, "died", ECHILD, "daemon PID %d ended before it was ready", (int)pid);
+    if (WIFSIGNALED(status))
+        return dcx_fail(err, "died", ECHILD, "daemon PID %d was killed by signal %d before it was ready", (int)pid,
+                        WTERMSIG(status));
+    return dcx_fail(err, "died", ECHILD, "daemon PID %d exited with status %d before it was ready", (int)pid,
+                    WEXITSTATUS(status));
+}
+
+int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonctx_error *err)
+{
+    long long deadline = ctx->timeout_ms ? now_ms() + ctx->timeout_ms : -1;
+    int status, r = 0;
+    pid_t daemon = 0;
+    bool exec_pending = false, failed = false, reaped = false;
+    long long grace = 0; /* how long a failed daemon gets to exit by itself */
+
+    /* The intermediate child exits right after its fork; once it is reaped,
+     * the daemon is our child (we are a subreaper). */
+    if (reap(child, &status, 0) < 0)
+        return dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)child);
+
+    for (;;) {
+        struct pollfd p = {.fd = plan->report[0], .events = POLLIN};
+        int n = poll(&p, 1, remaining(deadline));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            r = dcx_fail(err, "report", errno, "cannot wait for the daemon: %m");
+            failed = true;
+            break;
+        }
+        if (n == 0) {
+            r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
+                         (int)daemon, ctx->timeout_ms);
+            failed = true;
+            break;
+        }
+        struct dcx_record rec;
+        ssize_t got = recv(plan->report[0], &rec, sizeof rec, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            r = dcx_fail(err, "report", errno, "cannot read the daemon's report: %m");
+            failed = true;
+            break;
+        }
+        if (got == 0) { /* every daemon-side end is closed */
+            if (exec_pending)
+                break;
+            reaped = daemon > 0 && wait_exit(daemon, deadline, &status);
+            if (reaped)
+                r = died(daemon, status, err);
+            else
+                r = dcx_fail(err, "died", ECHILD, "daemon PID %d closed its report channel before it was ready",
+                             (int)daemon);
+            failed = true;
+            break;
+        }
+        if (got != (ssize_t)sizeof rec) {
+            r = dcx_fail(err, "report", EPROTO, "malformed report from the daemon (%d bytes)", (int)got);
+            failed = true;
+            break;
+        }
+        rec.err.step[DAEMONCTX_STEP_MAX - 1] = '\0';
+        rec.err.message[DAEMONCTX_MESSAGE_MAX - 1] = '\0';
+        if (rec.type == DCX_REC_PID) {
+            daemon = rec.pid;
+            ctx->daemon_pid = daemon;
+        } else if (rec.type == DCX_REC_DONE || rec.type == DCX_REC_READY) {
+            break;
+        } else if (rec.type == DCX_REC_EXEC) {
+            exec_pending = true;
+        } else if (rec.type == DCX_REC_ERROR) {
+            if (err)
+                *err = rec.err;
+            r = rec.err.errnum ? -rec.err.errnum : -EINVAL;
+            failed = true;
+            grace = 5000;
+            break;
+        }
+    }
+    if (!failed)
+        return 0;
+
+    /* Leave nothing behind: a daemon that reported an error exits by itself;
+     * one that does not in time, or is not ready in time, is killed with
+     * everything in its process group. */
+    if (daemon > 0 && !reaped && !wait_exit(daemon, now_ms() + grace, &status)) {
+        (void)kill(-child, SIGKILL);
+        (void)kill(daemon, SIGKILL);
+        (void)reap(daemon, &status, 0);
+    }
+    ctx->daemon_pid = 0;
+    return r;
+}
+
+/* systemd's notification protocol, without libsystemd: one datagram to the
+ * AF_UNIX socket named by $NOTIFY_SOCKET ("@name" is the abstract namespace). */
+int dcx_notify_systemd(const char *message, daemonctx_error *err)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path)
+        return 0;
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path)
+        return dcx_fail(err, "ready", EINVAL, "NOTIFY_SOCKET %s is not a socket path", path);
+    memcpy(addr.sun_path, path, len);
+    if (path[0] == '@')
+        addr.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return dcx_fail(err, "ready", errno, "cannot create a socket for NOTIFY_SOCKET: %m");
+    ssize_t n;
+    do
+        n = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (const struct sockaddr *)&addr,
+                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    dcx_close(fd);
+    if (n < 0)
+        return dcx_fail(err, "ready", e, "cannot notify NOTIFY_SOCKET %s: %m", path);
+    return 0;
+}
+
+static void close_report(daemonctx *ctx)
+{
+    if (ctx->report_fd >= 0) {
+        dcx_close(ctx->report_fd);
+        ctx->report_fd = -1;
+    }
+}
+
+int daemonctx_ready(daemonctx *ctx, daemonctx_error *err)
+{
+    dcx_clear(err);
+    if (!ctx || !ctx->is_open)
+        return dcx_fail(err, "ready", EINVAL, "daemonctx_ready() called before daemonctx_open()");
+    if (ctx->report_fd >= 0) {
+        (void)dcx_report_send(ctx->report_fd, DCX_REC_READY, getpid(), NULL);
+        close_report(ctx);
+    }
+    daemonctx_error scratch;
+    char message[64];
+    dcx_fail(&scratch, "", 0, "READY=1\nMAINPID=%d", (int)getpid());
+    memcpy(message, scratch.message, sizeof message);
+    message[sizeof message - 1] = '\0';
+    return dcx_notify_systemd(message, err);
+}
+
+int daemonctx_report_error(daemonctx *ctx, const daemonctx_error *err)
+{
+    if (!ctx || !err)
+        return -EINVAL;
+    if (ctx->report_fd < 0)
+        return -ENOTCONN;
+    int r = dcx_report_send(ctx->report_fd, DCX_REC_ERROR, getpid(), err);
+    close_report(ctx);
+    return r;
+}
+
+int daemonctx_execv(daemonctx *ctx, const char *path, char *const argv[], daemonctx_error *err)
+{
+    dcx_clear(err);
+    if (!ctx || !path || !argv)
+        return dcx_fail(err, "exec", EINVAL, "daemonctx_execv() needs a context, a path and an argv");
+    if (ctx->report_fd >= 0)
+        (void)dcx_report_send(ctx->report_fd, DCX_REC_EXEC, getpid(), NULL);
+    execv(path, argv);
+    int r = dcx_fail(err, "exec", errno, "cannot execute %s: %m", path);
+    if (ctx->report_fd >= 0)
+        (void)daemonctx_report_error(ctx, err);
+    return r;
+}

@@ -1,0 +1,107 @@
+/* Redirecting the standard streams: to the fds the caller gave, else to
+ * /dev/null, opened before any chroot so a jail without /dev still works.
+ * A standard fd the caller listed in files_preserve, with no stream given for
+ * it, stays as inherited. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const char *const stream_names[3] = {"stdin", "stdout", "stderr"};
+
+static bool preserved(const daemonctx *ctx, int fd)
+{
+    for (size_t i = 0; i < ctx->n_preserve; i++)
+        if (ctx->files_preserve[i] == fd)
+            return true;
+    return false;
+}
+
+static bool to_devnull(const daemonctx *ctx, int i)
+{
+    return ctx->stdio[i] < 0 && !preserved(ctx, i);
+}
+
+int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    bool need_null = false;
+    for (int i = 0; i < 3; i++) {
+        if (ctx->stdio[i] >= 0 && fcntl(ctx->stdio[i], F_GETFD) < 0)
+            return dcx_fail(err, "stdio", errno, "%s: fd %d: %m", stream_names[i], ctx->stdio[i]);
+        need_null |= to_devnull(ctx, i);
+    }
+    if (!need_null)
+        return 0;
+    int fd;
+    do
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return dcx_fail(err, "devnull", errno, "cannot open /dev/null: %m");
+    plan->devnull = fd;
+    return 0;
+}
+
+static int dup_onto(int from, int to)
+{
+    int r;
+    do
+        r = dup2(from, to);
+    while (r < 0 && (errno == EINTR || errno == EBUSY));
+    return r < 0 ? -errno : 0;
+}
+
+int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    int src[3];
+    int moved[3] = {-1, -1, -1};
+    int r = 0;
+    for (int i = 0; i < 3; i++) {
+        src[i] = ctx->stdio[i] >= 0 ? ctx->stdio[i] : to_devnull(ctx, i) ? plan->devnull : i;
+        /* A source among 0-2 other than its own slot would be overwritten by
+         * an earlier redirection: move it out of the way first. */
+        if (src[i] < 3 && src[i] != i) {
+            moved[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+            if (moved[i] < 0) {
+                r = dcx_fail(err, "stdio", errno, "%s: cannot duplicate fd %d: %m", stream_names[i], src[i]);
+                goto out;
+            }
+            src[i] = moved[i];
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (src[i] == i) {
+            /* dup2 onto itself keeps FD_CLOEXEC, and a program the daemon
+             * execs must inherit its standard streams. */
+            if (fcntl(i, F_SETFD, 0) < 0) {
+                r = dcx_fail(err, "stdio", errno, "%s: fd %d: %m", stream_names[i], i);
+                goto out;
+            }
+            continue;
+        }
+        int e = dup_onto(src[i], i);
+        if (e < 0) {
+            r = dcx_fail(err, "stdio", -e, "cannot redirect %s to fd %d: %m", stream_names[i], src[i]);
+            goto out;
+        }
+    }
+    /* The originals served their purpose, unless the caller keeps them. */
+    for (int i = 0; i < 3; i++)
+        if (ctx->stdio[i] >= 3 && !preserved(ctx, ctx->stdio[i])) {
+            bool again = false;
+            for (int j = 0; j < i; j++)
+                again |= ctx->stdio[j] == ctx->stdio[i];
+            if (!again)
+                dcx_close(ctx->stdio[i]);
+        }
+out:
+    for (int i = 0; i < 3; i++)
+        if (moved[i] >= 0)
+            dcx_close(moved[i]);
+    if (plan->devnull >= 0) {
+        dcx_close(plan->devnull);
+        plan->devnull = -1;
+    }
+    return r;
+}
