@@ -176,7 +176,10 @@ DAEMONCTX_API int daemonctx_set_ready_mode(daemonctx *ctx, enum daemonctx_ready_
  * 0 waits forever). On expiry the daemon is killed and open() fails. */
 DAEMONCTX_API int daemonctx_set_timeout_ms(daemonctx *ctx, unsigned int ms);
 /* Make daemonctx_open() return 1 in the original process once the daemon is up,
- * instead of ending it with _exit(0). */
+ * instead of ending it with _exit(0). The daemon is then a child of the
+ * calling process (open() adopts it, as a child subreaper, to learn its exit
+ * status should it die before it is ready): reap it with waitpid() when it
+ * ends. */
 DAEMONCTX_API int daemonctx_set_parent_returns(daemonctx *ctx, bool returns);
 
 /* The last setter failure (errnum 0 when none). */
