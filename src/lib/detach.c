@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -22,6 +23,16 @@ static bool stdin_is_socket(void)
     socklen_t len = sizeof type;
     /* A closed fd 0 (EBADF) or a file/tty (ENOTSOCK) is "not a socket". */
     return getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+/* systemd tells its services apart by these; a Type=notify or Type=simple
+ * service that forks is a service systemd loses track of. */
+static bool under_service_manager(void)
+{
+    const char *listen_pid = getenv("LISTEN_PID");
+    if (getenv("NOTIFY_SOCKET") || getenv("INVOCATION_ID"))
+        return true;
+    return listen_pid && strtol(listen_pid, NULL, 10) == (long)getpid();
 }
 
 int dcx_detach_decide(const daemonctx *ctx, const char **reason)
@@ -43,6 +54,9 @@ int dcx_detach_decide(const daemonctx *ctx, const char **reason)
             fork_it = 0;
         } else if (getppid() == 1) {
             why = "the parent is init: already detached, no fork";
+            fork_it = 0;
+        } else if (under_service_manager()) {
+            why = "started by a service manager (NOTIFY_SOCKET, INVOCATION_ID or LISTEN_PID set): no fork";
             fork_it = 0;
         } else if (stdin_is_socket()) {
             why = "stdin is a socket (started by inetd or a socket-activating manager): no fork";

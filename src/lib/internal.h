@@ -128,7 +128,9 @@ int dcx_report_send(int fd, enum dcx_record_type type, pid_t pid, const daemonct
 /* Abort a daemon-side step: report ERR when there is a channel, then _exit. */
 __attribute__((noreturn)) void dcx_report_fatal(int fd, const daemonctx_error *err);
 int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonctx_error *err);
-int dcx_notify_systemd(const char *message, daemonctx_error *err);
+int dcx_notify_prepare(daemonctx_error *err);
+int dcx_notify(const char *message, daemonctx_error *err);
+int dcx_notify_ready(daemonctx_error *err);
 
 /* ------------------------------------------------------------------ misc */
 

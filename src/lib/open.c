@@ -63,6 +63,8 @@ static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
         return r;
     if ((r = dcx_plan_stdio(ctx, plan, err)) < 0)
         return r;
+    if ((r = dcx_notify_prepare(err)) < 0)
+        return r;
     /* Before forking: "already running" is then reported at once, naming the
      * holder, and the daemon inherits the lock. */
     if (ctx->pidfile && (r = dcx_pidfile_lock(ctx->pidfile, err)) < 0)
@@ -155,13 +157,15 @@ int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
     }
     ctx->is_open = true;
     ctx->daemon_pid = getpid();
-    if (plan.fork) {
-        if (ctx->ready_mode == DAEMONCTX_READY_OPEN)
+    if (ctx->ready_mode == DAEMONCTX_READY_OPEN) {
+        if (plan.fork)
             (void)dcx_report_send(plan.report[1], DCX_REC_DONE, getpid(), NULL);
-        else {
-            ctx->report_fd = plan.report[1];
-            plan.report[1] = -1;
-        }
+        /* A service manager that waits for READY=1 learns it here; failing
+         * to tell it is not a reason to undo the daemon. */
+        (void)dcx_notify_ready(NULL);
+    } else if (plan.fork) {
+        ctx->report_fd = plan.report[1];
+        plan.report[1] = -1;
     }
     plan_free(&plan);
     return 0;

@@ -200,34 +200,59 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonct
 }
 
 /* systemd's notification protocol, without libsystemd: one datagram to the
- * AF_UNIX socket named by $NOTIFY_SOCKET ("@name" is the abstract namespace). */
-int dcx_notify_systemd(const char *message, daemonctx_error *err)
+ * AF_UNIX socket named by $NOTIFY_SOCKET ("@name" is the abstract namespace).
+ * The address is read once, at open, so that the terminate action can send
+ * STOPPING=1 from a signal handler without getenv(). */
+static struct {
+    struct sockaddr_un addr;
+    socklen_t len;
+    char name[sizeof ((struct sockaddr_un *)0)->sun_path];
+} notify_target;
+
+int dcx_notify_prepare(daemonctx_error *err)
 {
     const char *path = getenv("NOTIFY_SOCKET");
+    notify_target.len = 0;
     if (!path || !*path)
         return 0;
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
     size_t len = strlen(path);
-    if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path)
-        return dcx_fail(err, "ready", EINVAL, "NOTIFY_SOCKET %s is not a socket path", path);
-    memcpy(addr.sun_path, path, len);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof notify_target.addr.sun_path)
+        return dcx_fail(err, "ready", EINVAL, "NOTIFY_SOCKET %s is not an AF_UNIX socket path", path);
+    memset(&notify_target.addr, 0, sizeof notify_target.addr);
+    notify_target.addr.sun_family = AF_UNIX;
+    memcpy(notify_target.addr.sun_path, path, len);
+    memcpy(notify_target.name, path, len + 1);
     if (path[0] == '@')
-        addr.sun_path[0] = '\0';
+        notify_target.addr.sun_path[0] = '\0';
+    notify_target.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    return 0;
+}
+
+/* Async-signal-safe. */
+int dcx_notify(const char *message, daemonctx_error *err)
+{
+    if (notify_target.len == 0)
+        return 0;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return dcx_fail(err, "ready", errno, "cannot create a socket for NOTIFY_SOCKET: %m");
     ssize_t n;
     do
-        n = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (const struct sockaddr *)&addr,
-                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+        n = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (const struct sockaddr *)&notify_target.addr,
+                   notify_target.len);
     while (n < 0 && errno == EINTR);
     int e = errno;
     dcx_close(fd);
     if (n < 0)
-        return dcx_fail(err, "ready", e, "cannot notify NOTIFY_SOCKET %s: %m", path);
+        return dcx_fail(err, "ready", e, "cannot notify NOTIFY_SOCKET %s: %m", notify_target.name);
     return 0;
+}
+
+int dcx_notify_ready(daemonctx_error *err)
+{
+    daemonctx_error scratch;
+    dcx_fail(&scratch, "", 0, "READY=1\nMAINPID=%d", (int)getpid());
+    return dcx_notify(scratch.message, err);
 }
 
 static void close_report(daemonctx *ctx)
@@ -247,12 +272,7 @@ int daemonctx_ready(daemonctx *ctx, daemonctx_error *err)
         (void)dcx_report_send(ctx->report_fd, DCX_REC_READY, getpid(), NULL);
         close_report(ctx);
     }
-    daemonctx_error scratch;
-    char message[64];
-    dcx_fail(&scratch, "", 0, "READY=1\nMAINPID=%d", (int)getpid());
-    memcpy(message, scratch.message, sizeof message);
-    message[sizeof message - 1] = '\0';
-    return dcx_notify_systemd(message, err);
+    return dcx_notify_ready(err);
 }
 
 int daemonctx_report_error(daemonctx *ctx, const daemonctx_error *err)

@@ -21,6 +21,7 @@ static void terminate_handler(int signo)
 
 void daemonctx_terminate(daemonctx *ctx, int signo)
 {
+    (void)dcx_notify("STOPPING=1", NULL);
     if (ctx && ctx->pidfile)
         dcx_pidfile_release_signal_safe(ctx->pidfile);
     if (signo > 0 && signo < NSIG) {
