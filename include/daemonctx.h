@@ -106,7 +106,10 @@ typedef struct daemonctx daemonctx;
 
 /* detach_process */
 enum daemonctx_detach {
-    DAEMONCTX_DETACH_AUTO = 0, /* decided at open: see daemonctx_detach_decision() */
+    DAEMONCTX_DETACH_AUTO = 0, /* decided at open: no fork when the process is PID 1,
+                                  its parent is init, a service manager started it
+                                  (NOTIFY_SOCKET, INVOCATION_ID, LISTEN_PID) or stdin
+                                  is a socket; see daemonctx_detach_decision() */
     DAEMONCTX_DETACH_YES = 1,
     DAEMONCTX_DETACH_NO = 2
 };
@@ -219,7 +222,8 @@ DAEMONCTX_API int daemonctx_close(daemonctx *ctx);
 DAEMONCTX_API pid_t daemonctx_daemon_pid(const daemonctx *ctx);
 
 /* In the daemon, READY_NOTIFY mode: let the original process go. Also sends
- * READY=1 and MAINPID to $NOTIFY_SOCKET when set. */
+ * READY=1 and MAINPID to $NOTIFY_SOCKET when set (in READY_OPEN mode, open()
+ * sends them itself; the terminate action sends STOPPING=1). */
 DAEMONCTX_API int daemonctx_ready(daemonctx *ctx, daemonctx_error *err);
 
 /* In the daemon, before daemonctx_ready(): send ERR to the original process,
