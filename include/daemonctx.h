@@ -78,6 +78,12 @@ DAEMONCTX_API int daemonctx_pidfile_release(daemonctx_pidfile *pf, daemonctx_err
 /* Release (when held by this process) and free. NULL is accepted. */
 DAEMONCTX_API void daemonctx_pidfile_free(daemonctx_pidfile *pf);
 
+/* A pidfile in a directory anyone can write that lacks the sticky bit is
+ * refused (-EPERM: anyone could replace it); this opts in. Sticky directories
+ * such as /tmp are always allowed. When running as root, a pidfile owned by
+ * another user is always refused (-EPERM). */
+DAEMONCTX_API int daemonctx_pidfile_allow_shared_directory(daemonctx_pidfile *pf, bool allow);
+
 DAEMONCTX_API const char *daemonctx_pidfile_path(const daemonctx_pidfile *pf);
 
 /* The fd holding the lock, or -1 when not held. It is close-on-exec; a caller

@@ -8,6 +8,7 @@
  * Why a directory fd: the file is opened, re-checked and removed relative to
  * the directory opened once, so removal works after a chroot and the
  * directory cannot be swapped under us between the steps. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,6 +31,7 @@ struct daemonctx_pidfile {
     dev_t dev;
     ino_t ino;
     pid_t owner; /* the process that removes the file; 0: none */
+    bool allow_shared_directory;
     struct daemonctx_pidfile *next;
 };
 
@@ -192,6 +194,55 @@ static int is_locked(int fd, const struct stat *st, pid_t *holder)
     }
 }
 
+/* Whether process PID has an fd on DEV:INO that carries an flock: the lock
+ * lines of /proc/PID/fdinfo/N belong to that fd's open file description.
+ * 1 yes, 0 no (or no such process), -errno when /proc cannot tell. */
+static int pid_holds_lock(pid_t pid, dev_t dev, ino_t ino)
+{
+    char fd_dir[64], info_dir[64];
+    daemonctx_error scratch;
+    dcx_fail(&scratch, "", 0, "/proc/%d/fd", (int)pid);
+    memcpy(fd_dir, scratch.message, sizeof fd_dir);
+    fd_dir[sizeof fd_dir - 1] = '\0';
+    dcx_fail(&scratch, "", 0, "/proc/%d/fdinfo", (int)pid);
+    memcpy(info_dir, scratch.message, sizeof info_dir);
+    info_dir[sizeof info_dir - 1] = '\0';
+
+    int found = 0, info = -1;
+    DIR *d = opendir(fd_dir); /* glibc opens it close-on-exec */
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    info = open(info_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (info < 0) {
+        found = errno == ENOENT ? 0 : -errno;
+        goto out;
+    }
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0 || st.st_dev != dev ||
+            st.st_ino != ino)
+            continue;
+        int fd = openat(info, e->d_name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        FILE *f = fdopen(fd, "r");
+        if (!f) {
+            dcx_close(fd);
+            continue;
+        }
+        char line[256];
+        while (!found && fgets(line, sizeof line, f))
+            found = strncmp(line, "lock:", 5) == 0 && strstr(line, "FLOCK") && strstr(line, "WRITE");
+        fclose(f);
+    }
+out:
+    if (info >= 0)
+        dcx_close(info);
+    closedir(d);
+    return found;
+}
+
 static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, daemonctx_error *err)
 {
     char buf[32];
@@ -204,6 +255,39 @@ static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, dae
         return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by PID %d, which is still starting",
                         pf->path, (int)holder);
     return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by another process", pf->path);
+}
+
+/* Root acting on a file someone else can write would let that someone steer
+ * it: the PID a root `stop` signals, the file a root daemon truncates. */
+static int check_owner(const char *path, const struct stat *st, daemonctx_error *err)
+{
+    if (geteuid() == 0 && st->st_uid != 0)
+        return dcx_fail(err, "pidfile", EPERM,
+                        "pidfile %s is owned by uid %u, not root: whoever owns it could steer root at any PID", path,
+                        (unsigned)st->st_uid);
+    return 0;
+}
+
+/* In a directory anyone can write without the sticky bit (unlike /tmp),
+ * anyone can replace the pidfile between our steps. */
+static int check_directory(const daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    struct stat st;
+    if (fstat(pf->dirfd, &st) < 0)
+        return dcx_fail(err, "pidfile", errno, "pidfile directory %s: %m", pf->dir);
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX) && !pf->allow_shared_directory)
+        return dcx_fail(err, "pidfile", EPERM,
+                        "pidfile directory %s is writable by everyone and not sticky: anyone could replace %s",
+                        pf->dir, pf->path);
+    return 0;
+}
+
+int daemonctx_pidfile_allow_shared_directory(daemonctx_pidfile *pf, bool allow)
+{
+    if (!pf)
+        return -EINVAL;
+    pf->allow_shared_directory = allow;
+    return 0;
 }
 
 static int open_pidfile(daemonctx_pidfile *pf, daemonctx_error *err)
@@ -244,6 +328,8 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         if (pf->dirfd < 0)
             return dcx_fail(err, "pidfile", errno, "pidfile directory %s: %m", pf->dir);
     }
+    if ((r = check_directory(pf, err)) < 0)
+        goto fail;
     /* Retried when the file is replaced between open and lock: the lock we
      * got would then be on an inode no other starter can find. */
     for (int attempt = 0; attempt < 16; attempt++) {
@@ -261,6 +347,8 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
             r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is not a regular file", pf->path);
             goto fail;
         }
+        if ((r = check_owner(pf->path, &st, err)) < 0)
+            goto fail;
         if (st.st_nlink > 1) {
             /* A hard link: truncating it would truncate some other file. */
             r = dcx_fail(err, "pidfile", EMLINK, "pidfile %s has %ld hard links; refusing to use it", pf->path,
@@ -444,6 +532,8 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
         r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is not a regular file", path);
         goto out;
     }
+    if ((r = check_owner(path, &st, err)) < 0)
+        goto out;
     pid_t holder = 0;
     int locked = is_locked(fd, &st, &holder);
     if (locked < 0) {
@@ -468,9 +558,23 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
     } else if (named == 0) {
         r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is locked but does not hold a PID", path);
     } else {
-        if (pid)
-            *pid = named;
-        r = DAEMONCTX_PIDFILE_RUNNING;
+        /* The lock says someone runs; make sure it is the PID the file names,
+         * or a stop would signal whatever process the file was made to name. */
+        int holds = holder == named ? 1 : pid_holds_lock(named, st.st_dev, st.st_ino);
+        if (holds > 0) {
+            if (pid)
+                *pid = named;
+            r = DAEMONCTX_PIDFILE_RUNNING;
+        } else if (holder > 0 && (holds == 0 || holds == -EACCES || holds == -EPERM)) {
+            r = dcx_fail(err, "pidfile", ESRCH, "pidfile %s names PID %d, but its lock was taken by PID %d", path,
+                         (int)named, (int)holder);
+        } else if (holds == 0) {
+            r = dcx_fail(err, "pidfile", ESRCH, "pidfile %s names PID %d, which does not hold its lock", path,
+                         (int)named);
+        } else {
+            r = dcx_fail(err, "pidfile", -holds, "cannot tell whether PID %d holds pidfile %s: %m", (int)named,
+                         path);
+        }
     }
 out:
     dcx_close(fd);
