@@ -66,6 +66,7 @@ struct dcx_plan {
     char *user_name; /* the uid's passwd name, NULL when it has none */
     char *root_cwd; /* working directory inside the new root */
     int devnull;    /* -1 when no stdio stream goes to /dev/null */
+    bool to_devnull[3];
     int report[2];  /* report pipe, -1 when not detaching */
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
@@ -99,6 +100,9 @@ int dcx_unblock_all_signals(daemonctx_error *err);
 int dcx_close_fds(const int *keep, size_t n_keep, daemonctx_error *err);
 
 /* stdio.c */
+/* Move an fd the library opened off 0-2 (closed in the caller, they are the
+ * first numbers open() hands out), close-on-exec. Returns the fd or -1. */
+int dcx_fd_above_stdio(int fd);
 int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 

@@ -300,6 +300,8 @@ static int open_pidfile(daemonctx_pidfile *pf, daemonctx_error *err)
     do
         fd = openat(pf->dirfd, pf->base, flags | O_CREAT, 0644);
     while (fd < 0 && errno == EINTR);
+    if (fd >= 0 && (fd = dcx_fd_above_stdio(fd)) < 0)
+        return dcx_fail(err, "pidfile", errno, "pidfile %s: cannot move its fd above 2: %m", pf->path);
     if (fd >= 0)
         return fd;
     switch (errno) {
@@ -325,6 +327,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         do
             pf->dirfd = open(pf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         while (pf->dirfd < 0 && errno == EINTR);
+        pf->dirfd = dcx_fd_above_stdio(pf->dirfd);
         if (pf->dirfd < 0)
             return dcx_fail(err, "pidfile", errno, "pidfile directory %s: %m", pf->dir);
     }

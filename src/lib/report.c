@@ -26,6 +26,9 @@ int dcx_report_open(struct dcx_plan *plan, daemonctx_error *err)
 {
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, plan->report) < 0)
         return dcx_fail(err, "pipe", errno, "cannot create the report channel: %m");
+    for (int i = 0; i < 2; i++)
+        if ((plan->report[i] = dcx_fd_above_stdio(plan->report[i])) < 0)
+            return dcx_fail(err, "pipe", errno, "cannot move the report channel above fd 2: %m");
     return 0;
 }
 

@@ -18,9 +18,15 @@ static bool preserved(const daemonctx *ctx, int fd)
     return false;
 }
 
-static bool to_devnull(const daemonctx *ctx, int i)
+int dcx_fd_above_stdio(int fd)
 {
-    return ctx->stdio[i] < 0 && !preserved(ctx, i);
+    if (fd < 0 || fd > 2)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int e = errno;
+    dcx_close(fd);
+    errno = e;
+    return moved;
 }
 
 int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
@@ -29,7 +35,10 @@ int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
     for (int i = 0; i < 3; i++) {
         if (ctx->stdio[i] >= 0 && fcntl(ctx->stdio[i], F_GETFD) < 0)
             return dcx_fail(err, "stdio", errno, "%s: fd %d: %m", stream_names[i], ctx->stdio[i]);
-        need_null |= to_devnull(ctx, i);
+        /* A preserved standard fd that is closed gets /dev/null all the same:
+         * the daemon's next open() would otherwise become its stdout. */
+        plan->to_devnull[i] = ctx->stdio[i] < 0 && (!preserved(ctx, i) || fcntl(i, F_GETFD) < 0);
+        need_null |= plan->to_devnull[i];
     }
     if (!need_null)
         return 0;
@@ -37,6 +46,9 @@ int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
     do
         fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
     while (fd < 0 && errno == EINTR);
+    /* With fds 0-2 closed in the caller, /dev/null would land on one of them
+     * and be closed as a source once the streams are redirected. */
+    fd = dcx_fd_above_stdio(fd);
     if (fd < 0)
         return dcx_fail(err, "devnull", errno, "cannot open /dev/null: %m");
     plan->devnull = fd;
@@ -58,7 +70,7 @@ int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
     int moved[3] = {-1, -1, -1};
     int r = 0;
     for (int i = 0; i < 3; i++) {
-        src[i] = ctx->stdio[i] >= 0 ? ctx->stdio[i] : to_devnull(ctx, i) ? plan->devnull : i;
+        src[i] = ctx->stdio[i] >= 0 ? ctx->stdio[i] : plan->to_devnull[i] ? plan->devnull : i;
         /* A source among 0-2 other than its own slot would be overwritten by
          * an earlier redirection: move it out of the way first. */
         if (src[i] < 3 && src[i] != i) {
