@@ -434,16 +434,17 @@ int daemonctx_pidfile_acquire(daemonctx_pidfile *pf, daemonctx_error *err)
     return r;
 }
 
-/* Unlink PATH if it still names our inode; when the daemon may no longer
- * remove it (it dropped privileges), empty it instead so it names nobody. */
+/* Unlink PATH if it still names our inode. When that cannot be done (a
+ * daemon that dropped privileges may no longer search or write the
+ * directory), empty our inode instead, so it names no PID: truncating the
+ * file we hold open can never touch anyone else's. */
 static void unlink_if_ours(daemonctx_pidfile *pf)
 {
     struct stat now;
-    if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != pf->dev ||
-        now.st_ino != pf->ino)
+    if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == pf->dev &&
+        now.st_ino == pf->ino && unlinkat(pf->dirfd, pf->base, 0) == 0)
         return;
-    if (unlinkat(pf->dirfd, pf->base, 0) < 0)
-        (void)ftruncate(pf->fd, 0);
+    (void)ftruncate(pf->fd, 0);
 }
 
 static void forget(daemonctx_pidfile *pf)
