@@ -4,6 +4,7 @@
 set -eu
 build=$1
 here=$2
+extra_cflags=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
@@ -11,7 +12,8 @@ pc=$(find "$tmp/prefix" -name daemonctx.pc)
 [ -n "$pc" ] || { echo "no daemonctx.pc installed"; exit 1; }
 export PKG_CONFIG_PATH="$(dirname "$pc")"
 # shellcheck disable=SC2046
-cc -std=c99 -Wall -Werror -o "$tmp/consumer" "$here/consumer.c" $(pkg-config --cflags --libs daemonctx)
+# shellcheck disable=SC2086
+cc -std=c99 -Wall -Werror $extra_cflags -o "$tmp/consumer" "$here/consumer.c" $(pkg-config --cflags --libs daemonctx)
 libdir=$(pkg-config --variable=libdir daemonctx)
 out=$(LD_LIBRARY_PATH="$libdir" "$tmp/consumer" "$tmp/consumer.pid")
 expected="$(pkg-config --modversion daemonctx) ok"
