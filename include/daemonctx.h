@@ -215,6 +215,11 @@ DAEMONCTX_API bool daemonctx_is_open(const daemonctx *ctx);
  * making sure no daemon and no pidfile of this attempt remain.
  * Returns 0 in the daemon; in the original process it does not return on
  * success (unless daemonctx_set_parent_returns(), then 1).
+ * While it waits, SIGINT, SIGTERM, SIGHUP and SIGQUIT (unless ignored) end
+ * the start: the daemon is killed, the pidfile removed, then the signal takes
+ * its course (open() returns step "interrupted", EINTR, if it was handled).
+ * A daemon whose original process is gone before it is up gets -EPIPE (step
+ * "report"), its pidfile already removed: it should exit.
  * Calling it on an open context returns 0 and does nothing.
  */
 DAEMONCTX_API int daemonctx_open(daemonctx *ctx, daemonctx_error *err);
@@ -227,7 +232,8 @@ DAEMONCTX_API int daemonctx_close(daemonctx *ctx);
 /* The PID of the daemon, in either process, after a successful open (0 before). */
 DAEMONCTX_API pid_t daemonctx_daemon_pid(const daemonctx *ctx);
 
-/* In the daemon, READY_NOTIFY mode: let the original process go. Also sends
+/* In the daemon, READY_NOTIFY mode: let the original process go (-EPIPE,
+ * step "report", when it is gone: the daemon should exit). Also sends
  * READY=1 and MAINPID to $NOTIFY_SOCKET when set (in READY_OPEN mode, open()
  * sends them itself; the terminate action sends STOPPING=1). */
 DAEMONCTX_API int daemonctx_ready(daemonctx *ctx, daemonctx_error *err);

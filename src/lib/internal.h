@@ -70,6 +70,7 @@ struct dcx_plan {
     int report[2];  /* report pipe, -1 when not detaching */
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
+    int interrupted_by; /* the signal that ended the invoker's wait, or 0 */
 };
 
 /* ---------------------------------------------------------- the open steps */

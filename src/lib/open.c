@@ -7,6 +7,7 @@
  * a function of its own concept file. A failure there is sent back to the
  * caller (report.c) and the daemon exits. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,8 +159,16 @@ int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
     ctx->is_open = true;
     ctx->daemon_pid = getpid();
     if (ctx->ready_mode == DAEMONCTX_READY_OPEN) {
-        if (plan.fork)
-            (void)dcx_report_send(plan.report[1], DCX_REC_DONE, getpid(), NULL);
+        /* If the invoker is gone (killed while it waited), this start failed
+         * for whoever ran it: the daemon is told, so as not to linger as a
+         * daemon nobody asked for. */
+        if (plan.fork && (r = dcx_report_send(plan.report[1], DCX_REC_DONE, getpid(), NULL)) < 0) {
+            dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+            ctx->is_open = false;
+            (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
+            plan_free(&plan);
+            return r;
+        }
         /* A service manager that waits for READY=1 learns it here; failing
          * to tell it is not a reason to undo the daemon. */
         (void)dcx_notify_ready(NULL);
@@ -174,5 +183,9 @@ fail:
     if (ctx->pidfile)
         dcx_pidfile_remove_unowned(ctx->pidfile);
     plan_free(&plan);
+    /* The start was interrupted: now that nothing is left behind, let the
+     * signal do what it would have done. */
+    if (plan.interrupted_by)
+        raise(plan.interrupted_by);
     return r;
 }

@@ -274,7 +274,7 @@ static int check_directory(const daemonctx_pidfile *pf, daemonctx_error *err)
 {
     struct stat st;
     if (fstat(pf->dirfd, &st) < 0)
-        return dcx_fail(err, "pidfile", errno, "pidfile directory %s: %m", pf->dir);
+        return dcx_fail(err, "pidfile", errno, "pidfile %s: directory %s: %m", pf->path, pf->dir);
     if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX) && !pf->allow_shared_directory)
         return dcx_fail(err, "pidfile", EPERM,
                         "pidfile directory %s is writable by everyone and not sticky: anyone could replace %s",
@@ -329,7 +329,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         while (pf->dirfd < 0 && errno == EINTR);
         pf->dirfd = dcx_fd_above_stdio(pf->dirfd);
         if (pf->dirfd < 0)
-            return dcx_fail(err, "pidfile", errno, "pidfile directory %s: %m", pf->dir);
+            return dcx_fail(err, "pidfile", errno, "cannot open pidfile %s: directory %s: %m", pf->path, pf->dir);
     }
     if ((r = check_directory(pf, err)) < 0)
         goto fail;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -114,85 +115,154 @@ static int died(pid_t pid, int status, daemonctx_error *err)
                     WEXITSTATUS(status));
 }
 
+/* The signals that end an interactive start (Ctrl-C, a hangup, kill). While
+ * the invoker waits they are blocked and read from a signalfd, so that an
+ * interrupted start kills its daemon before the invoker dies of the signal
+ * (re-raised by open() once the pidfile is cleaned up). Best effort: without
+ * a signalfd the signals act as they did before. */
+struct stop_signals {
+    sigset_t set, old;
+    int fd;
+};
+
+static void stop_signals_catch(struct stop_signals *s)
+{
+    static const int caught[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    s->fd = -1;
+    sigemptyset(&s->set);
+    for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++) {
+        struct sigaction now;
+        if (sigaction(caught[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN)
+            sigaddset(&s->set, caught[i]);
+    }
+    if (sigprocmask(SIG_BLOCK, &s->set, &s->old) < 0)
+        return;
+    s->fd = signalfd(-1, &s->set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (s->fd < 0)
+        (void)sigprocmask(SIG_SETMASK, &s->old, NULL);
+}
+
+static int stop_signals_take(const struct stop_signals *s)
+{
+    struct signalfd_siginfo si;
+    ssize_t n;
+    do
+        n = read(s->fd, &si, sizeof si);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof si ? (int)si.ssi_signo : 0;
+}
+
+static void stop_signals_release(struct stop_signals *s)
+{
+    if (s->fd < 0)
+        return;
+    dcx_close(s->fd);
+    (void)sigprocmask(SIG_SETMASK, &s->old, NULL);
+}
+
+/* What the invoker learned from the channel: the daemon is up; it reported
+ * an error (and exits by itself); the wait was aborted (timeout, signal,
+ * broken channel: the daemon is killed); the channel closed early. */
+enum outcome { UP, REPORTED, ABORTED, CLOSED };
+
+static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const struct stop_signals *sig,
+                                 long long deadline, pid_t *daemon, daemonctx_error *err, int *r)
+{
+    bool exec_pending = false;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = plan->report[0], .events = POLLIN}, {.fd = sig->fd, .events = POLLIN}};
+        int n = poll(p, sig->fd >= 0 ? 2 : 1, remaining(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *r = dcx_fail(err, "report", errno, "cannot wait for the daemon: %m");
+            return ABORTED;
+        }
+        if (n == 0) {
+            *r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
+                          (int)*daemon, ctx->timeout_ms);
+            return ABORTED;
+        }
+        if (sig->fd >= 0 && (p[1].revents & POLLIN)) {
+            int signo = stop_signals_take(sig);
+            if (signo > 0) {
+                plan->interrupted_by = signo;
+                *r = dcx_fail(err, "interrupted", EINTR,
+                              "interrupted by signal %d while waiting for daemon PID %d; it was killed", signo,
+                              (int)*daemon);
+                return ABORTED;
+            }
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        struct dcx_record rec;
+        ssize_t got = recv(plan->report[0], &rec, sizeof rec, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            *r = dcx_fail(err, "report", errno, "cannot read the daemon's report: %m");
+            return ABORTED;
+        }
+        if (got == 0) /* every daemon-side end is closed: exec'd, or dead */
+            return exec_pending ? UP : CLOSED;
+        if (got != (ssize_t)sizeof rec) {
+            *r = dcx_fail(err, "report", EPROTO, "malformed report from the daemon (%d bytes)", (int)got);
+            return ABORTED;
+        }
+        switch (rec.type) {
+        case DCX_REC_PID:
+            *daemon = rec.pid;
+            ctx->daemon_pid = rec.pid;
+            break;
+        case DCX_REC_DONE:
+        case DCX_REC_READY:
+            return UP;
+        case DCX_REC_EXEC:
+            exec_pending = true;
+            break;
+        case DCX_REC_ERROR:
+            rec.err.step[DAEMONCTX_STEP_MAX - 1] = '\0';
+            rec.err.message[DAEMONCTX_MESSAGE_MAX - 1] = '\0';
+            if (err)
+                *err = rec.err;
+            *r = rec.err.errnum ? -rec.err.errnum : -EINVAL;
+            return REPORTED;
+        default:
+            *r = dcx_fail(err, "report", EPROTO, "unknown report %u from the daemon", (unsigned)rec.type);
+            return ABORTED;
+        }
+    }
+}
+
 int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonctx_error *err)
 {
     long long deadline = ctx->timeout_ms ? now_ms() + ctx->timeout_ms : -1;
     int status, r = 0;
     pid_t daemon = 0;
-    bool exec_pending = false, failed = false, reaped = false;
-    long long grace = 0; /* how long a failed daemon gets to exit by itself */
 
     /* The intermediate child exits right after its fork; once it is reaped,
      * the daemon is our child (we are a subreaper). */
     if (reap(child, &status, 0) < 0)
         return dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)child);
 
-    for (;;) {
-        struct pollfd p = {.fd = plan->report[0], .events = POLLIN};
-        int n = poll(&p, 1, remaining(deadline));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            r = dcx_fail(err, "report", errno, "cannot wait for the daemon: %m");
-            failed = true;
-            break;
-        }
-        if (n == 0) {
-            r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
-                         (int)daemon, ctx->timeout_ms);
-            failed = true;
-            break;
-        }
-        struct dcx_record rec;
-        ssize_t got = recv(plan->report[0], &rec, sizeof rec, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            r = dcx_fail(err, "report", errno, "cannot read the daemon's report: %m");
-            failed = true;
-            break;
-        }
-        if (got == 0) { /* every daemon-side end is closed */
-            if (exec_pending)
-                break;
-            reaped = daemon > 0 && wait_exit(daemon, deadline, &status);
-            if (reaped)
-                r = died(daemon, status, err);
-            else
-                r = dcx_fail(err, "died", ECHILD, "daemon PID %d closed its report channel before it was ready",
-                             (int)daemon);
-            failed = true;
-            break;
-        }
-        if (got != (ssize_t)sizeof rec) {
-            r = dcx_fail(err, "report", EPROTO, "malformed report from the daemon (%d bytes)", (int)got);
-            failed = true;
-            break;
-        }
-        rec.err.step[DAEMONCTX_STEP_MAX - 1] = '\0';
-        rec.err.message[DAEMONCTX_MESSAGE_MAX - 1] = '\0';
-        if (rec.type == DCX_REC_PID) {
-            daemon = rec.pid;
-            ctx->daemon_pid = daemon;
-        } else if (rec.type == DCX_REC_DONE || rec.type == DCX_REC_READY) {
-            break;
-        } else if (rec.type == DCX_REC_EXEC) {
-            exec_pending = true;
-        } else if (rec.type == DCX_REC_ERROR) {
-            if (err)
-                *err = rec.err;
-            r = rec.err.errnum ? -rec.err.errnum : -EINVAL;
-            failed = true;
-            grace = 5000;
-            break;
-        }
-    }
-    if (!failed)
+    struct stop_signals sig;
+    stop_signals_catch(&sig);
+    enum outcome got = read_reports(ctx, plan, &sig, deadline, &daemon, err, &r);
+    stop_signals_release(&sig);
+    if (got == UP)
         return 0;
 
-    /* Leave nothing behind: a daemon that reported an error exits by itself;
-     * one that does not in time, or is not ready in time, is killed with
-     * everything in its process group. */
+    bool reaped = false;
+    if (got == CLOSED) {
+        reaped = daemon > 0 && wait_exit(daemon, deadline, &status);
+        r = reaped ? died(daemon, status, err)
+                   : dcx_fail(err, "died", ECHILD, "daemon PID %d closed its report channel before it was ready",
+                              (int)daemon);
+    }
+    /* Leave nothing behind: a daemon that reported an error exits by itself
+     * (it gets a few seconds); one that is not ready in time, or whose start
+     * was interrupted, is killed at once with its whole process group. */
+    long long grace = got == REPORTED ? 5000 : 0;
     if (daemon > 0 && !reaped && !wait_exit(daemon, now_ms() + grace, &status)) {
         (void)kill(-child, SIGKILL);
         (void)kill(daemon, SIGKILL);
@@ -272,8 +342,10 @@ int daemonctx_ready(daemonctx *ctx, daemonctx_error *err)
     if (!ctx || !ctx->is_open)
         return dcx_fail(err, "ready", EINVAL, "daemonctx_ready() called before daemonctx_open()");
     if (ctx->report_fd >= 0) {
-        (void)dcx_report_send(ctx->report_fd, DCX_REC_READY, getpid(), NULL);
+        int r = dcx_report_send(ctx->report_fd, DCX_REC_READY, getpid(), NULL);
         close_report(ctx);
+        if (r < 0)
+            return dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
     }
     return dcx_notify_ready(err);
 }
