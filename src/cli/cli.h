@@ -1,0 +1,182 @@
+/* Internal interfaces of the daemonctx command. */
+#ifndef DAEMONCTX_CLI_H
+#define DAEMONCTX_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemonctx.h"
+
+/* Exit codes of `start` (and of usage errors everywhere). Each failure class
+ * has its own code so a script can tell them apart; daemonctx(1) documents
+ * this table, keep both in step. */
+enum {
+    EXIT_OK = 0,
+    EXIT_SYSTEM = 1,    /* a system call failed (fork, pipe, socket...) */
+    EXIT_USAGE = 2,     /* bad command line */
+    EXIT_RUNNING = 3,   /* the pidfile is locked: already running */
+    EXIT_PIDFILE = 4,   /* the pidfile cannot be created, locked or written */
+    EXIT_USER = 5,      /* unknown user or group, or the privilege drop failed */
+    EXIT_FILE = 6,      /* a --stdin/--stdout/--stderr file, /dev/null or syslog */
+    EXIT_DIRECTORY = 7, /* the --chroot or --chdir directory */
+    EXIT_DIED = 8,      /* PROGRAM ended (or gave up) before it was ready */
+    EXIT_TIMEOUT = 9,   /* PROGRAM was not ready in time; it was killed */
+    EXIT_NOEXEC = 126,  /* PROGRAM found but cannot be executed */
+    EXIT_NOTFOUND = 127 /* PROGRAM not found */
+};
+
+/* `status` follows LSB init scripts. */
+enum {
+    STATUS_RUNNING = 0,
+    STATUS_STALE = 1,
+    STATUS_NOT_RUNNING = 3,
+    STATUS_UNKNOWN = 4
+};
+
+/* `stop`. */
+enum {
+    STOP_OK = 0,          /* stopped, or was not running */
+    STOP_STILL_RUNNING = 1,
+    STOP_ERROR = 4        /* the state cannot be told, or signalling failed */
+};
+
+enum ready_kind { READY_EXEC, READY_FD, READY_NOTIFY };
+
+struct start_opts {
+    const char *pidfile;
+    const char *chdir;
+    const char *chroot;
+    mode_t umask;
+    const char *user;
+    const char *group;
+    bool allow_core;
+    enum daemonctx_detach detach;
+    int *keep_fds;
+    size_t n_keep;
+    const char *stdio_path[3];
+    bool syslog;
+    int syslog_priority; /* facility | level */
+    bool supervise;
+    bool restart;
+    unsigned restart_delay_ms;
+    unsigned restart_max_ms;
+    enum ready_kind ready;
+    int ready_fd;
+    unsigned timeout_ms; /* 0: no limit */
+    bool dry_run;
+    bool verbose;
+    sigset_t ignore; /* --ignore-signal */
+    char **argv;     /* PROGRAM ARG... */
+};
+
+/* What `start` resolved before daemonizing. */
+struct launch {
+    uid_t uid;
+    gid_t gid;
+    bool set_uid;
+    bool set_gid;
+    char *root;     /* absolute, symlink-free chroot directory, or NULL */
+    char *cwd;      /* working directory inside the new root */
+    char *program;  /* what to pass to execv, inside the new root */
+    int stdio_fd[3];
+    int syslog_fd;  /* connected to /dev/log, or -1 */
+    int lock_fd;    /* where PROGRAM inherits the pidfile lock, or -1 */
+    int err_fd;     /* the invoker's stderr, for errors after open() without a fork; or -1 */
+    char **envp;    /* PROGRAM's environment (NULL: ours) */
+    int interrupt_fd; /* signalfd of the signals that interrupt a wait, or -1 */
+    bool forks;
+    const char *detach_reason;
+    daemonctx_pidfile *pidfile;
+    daemonctx *ctx;
+};
+
+/* main.c */
+int print_help(void);
+void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void print_verbose(bool verbose, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* parse.c: option values. Each returns 0 or -1 (never prints). */
+int parse_int(const char *s, long min, long max, long *out);
+int parse_seconds(const char *s, unsigned *ms);
+int parse_octal_mode(const char *s, mode_t *out);
+int parse_signal(const char *s, int *signo);
+const char *signal_name(int signo);
+int parse_syslog(const char *s, int *priority);
+
+/* options.c */
+int parse_start_options(int argc, char **argv, struct start_opts *o);
+
+/* resolve.c: checks done before forking, so failures are reported at once. */
+int resolve_identity(const struct start_opts *o, struct launch *l);
+int resolve_directories(const struct start_opts *o, struct launch *l);
+int resolve_program(const struct start_opts *o, struct launch *l);
+int open_stdio_files(const struct start_opts *o, struct launch *l);
+int check_stdio_files(const struct start_opts *o);
+
+/* start.c, plan.c */
+int cmd_start(int argc, char **argv);
+void print_plan(const struct start_opts *o, const struct launch *l);
+
+/* exec.c: the last steps before PROGRAM runs (async-signal-safe). */
+int exit_code_for(const daemonctx_error *err);
+void report_failure(const struct launch *l, const daemonctx_error *err);
+void daemon_fail(const struct launch *l, const daemonctx_error *err, bool reported) __attribute__((noreturn));
+void daemon_error(daemonctx_error *err, const char *step, int errnum, const char *what);
+int reset_signals(const sigset_t *ignore);
+void exec_program(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
+
+/* ready.c */
+struct ready_source {
+    enum ready_kind kind;
+    int fd;          /* pipe read end or datagram socket; -1 when none */
+    int child_fd;    /* pipe write end, moved to fd N in PROGRAM; -1 when none */
+    pid_t main_pid;  /* the process whose tree may notify */
+    char *env_entry; /* "NOTIFY_SOCKET=@..." */
+};
+enum ready_event { READY_PENDING, READY_DONE, READY_ABANDONED };
+/* An exiting process closes its fds a moment before its exit can be waited
+ * for: after EOF on the readiness pipe, how long to wait for the exit before
+ * deciding PROGRAM closed the fd and lives on. */
+#define EXIT_AFTER_EOF_MS 250
+int ready_open(struct ready_source *rs, enum ready_kind kind);
+enum ready_event ready_handle(struct ready_source *rs);
+char **environment_with(const char *entry);
+void describe_status(const siginfo_t *si, char *buf, size_t size);
+int reap_pidfd(int pidfd, siginfo_t *si);
+void kill_and_reap(pid_t pid, int pidfd, siginfo_t *si);
+int catch_interrupts(sigset_t *set);
+int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct ready_source *rs,
+                       long long deadline_ms);
+
+/* supervise.c */
+void supervise(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
+
+/* syslog.c */
+int syslog_connect(void);
+struct log_stream {
+    int fd;
+    size_t len;
+    char buf[1024];
+};
+int syslog_pump(int sock, struct log_stream *ls, int priority, const char *ident, pid_t pid);
+
+/* stop.c, status.c */
+int cmd_stop(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
+/* util.c */
+long long monotonic_ms(void);
+const char *format_seconds(unsigned ms, char *buf, size_t size);
+int remaining_ms(long long deadline_ms);
+void close_fd(int fd);
+int pidfd_open_pid(pid_t pid);
+int pidfd_signal(int pidfd, int signo);
+int poll_one(int fd, short events, long long deadline_ms);
+int move_fd_above(int fd, int min);
+int remove_dead_pidfile(const char *path, bool match_inode, dev_t dev, ino_t ino);
+char *join_path(const char *a, const char *b);
+
+#endif

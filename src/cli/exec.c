@@ -1,0 +1,149 @@
+/* The daemon's last steps before PROGRAM runs, and how their failures reach
+ * the user. This runs between fork and exec: async-signal-safe calls only,
+ * no allocation, no stdio. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* The map from the library's failing step to our exit code table. */
+int exit_code_for(const daemonctx_error *err)
+{
+    static const struct {
+        const char *step;
+        int code;
+    } map[] = {
+        {"options", EXIT_USAGE},     {"user", EXIT_USER},          {"setgroups", EXIT_USER},
+        {"setgid", EXIT_USER},       {"setuid", EXIT_USER},        {"verify-drop", EXIT_USER},
+        {"pidfile-write", EXIT_PIDFILE}, {"devnull", EXIT_FILE},   {"stdio", EXIT_FILE},
+        {"chroot", EXIT_DIRECTORY},  {"chdir", EXIT_DIRECTORY},    {"died", EXIT_DIED},
+        {"timeout", EXIT_TIMEOUT},
+    };
+    if (strcmp(err->step, "pidfile") == 0)
+        return err->errnum == EAGAIN ? EXIT_RUNNING : EXIT_PIDFILE;
+    if (strcmp(err->step, "exec") == 0)
+        return err->errnum == ENOENT || err->errnum == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(err->step, map[i].step) == 0)
+            return map[i].code;
+    return EXIT_SYSTEM;
+}
+
+/* A failure in the daemon, after daemonctx_open(). Detached, the error goes
+ * to the invoker, whose open() prints it and removes the pidfile; without a
+ * fork we are the invoker: print it to the stderr we saved before stdio was
+ * redirected. Async-signal-safe. */
+void report_failure(const struct launch *l, const daemonctx_error *err)
+{
+    if (l->forks) {
+        (void)daemonctx_report_error(l->ctx, err);
+        return;
+    }
+    if (l->err_fd >= 0) {
+        struct iovec iov[3] = {
+            {.iov_base = (void *)(uintptr_t)"daemonctx: ", .iov_len = 11},
+            {.iov_base = (void *)(uintptr_t)err->message, .iov_len = strlen(err->message)},
+            {.iov_base = (void *)(uintptr_t)"\n", .iov_len = 1},
+        };
+        (void)writev(l->err_fd, iov, 3);
+    }
+}
+
+/* Between fork and exec: report (unless daemonctx_execv already did) and
+ * leave. Detached, _exit: the invoker removes the pidfile; not detached, we
+ * are the process that wrote it, and exit() removes it. */
+void daemon_fail(const struct launch *l, const daemonctx_error *err, bool reported)
+{
+    if (!reported)
+        report_failure(l, err);
+    if (l->forks)
+        _exit(exit_code_for(err));
+    exit(exit_code_for(err));
+}
+
+/* Fill ERR without snprintf (not async-signal-safe): "WHAT: errno text". */
+void daemon_error(daemonctx_error *err, const char *step, int errnum, const char *what)
+{
+    size_t n = 0;
+    memset(err, 0, sizeof *err);
+    err->errnum = errnum;
+    (void)strncpy(err->step, step, sizeof err->step - 1);
+    const char *parts[3] = {what, ": ", strerrordesc_np(errnum)};
+    for (int i = 0; i < 3 && parts[i]; i++)
+        for (const char *s = parts[i]; *s && n + 1 < sizeof err->message; s++)
+            err->message[n++] = *s;
+}
+
+/* SIG_IGN survives execve, so an ignore inherited from whoever started us
+ * (nohup, a shell, a careless init script) would silently leak into PROGRAM.
+ * Only what the user asked for stays ignored. The blocked mask survives exec
+ * too: PROGRAM starts with an empty one. */
+int reset_signals(const sigset_t *ignore)
+{
+    struct sigaction dfl, ign, cur;
+    memset(&dfl, 0, sizeof dfl);
+    memset(&ign, 0, sizeof ign);
+    dfl.sa_handler = SIG_DFL;
+    ign.sa_handler = SIG_IGN;
+    for (int signo = 1; signo < NSIG; signo++) {
+        if (signo == SIGKILL || signo == SIGSTOP)
+            continue;
+        if (sigismember(ignore, signo) == 1) {
+            if (sigaction(signo, &ign, NULL) < 0)
+                return -errno;
+            continue;
+        }
+        if (sigaction(signo, NULL, &cur) < 0) {
+            if (errno == EINVAL) /* reserved by the C library */
+                continue;
+            return -errno;
+        }
+        if (cur.sa_handler == SIG_IGN && sigaction(signo, &dfl, NULL) < 0)
+            return -errno;
+    }
+    sigset_t none;
+    if (sigemptyset(&none) < 0 || sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+/* In the daemon (or the only process, without a fork): hand the pidfile lock
+ * and the readiness fd to PROGRAM and exec it. */
+void exec_program(const struct start_opts *o, struct launch *l)
+{
+    daemonctx_error err;
+    int r;
+    if (l->lock_fd >= 0) {
+        /* The library's lock fd is close-on-exec; PROGRAM holds the lock on
+         * the fd reserved for it before open() (see start.c). */
+        do
+            r = dup2(daemonctx_pidfile_fd(l->pidfile), l->lock_fd);
+        while (r < 0 && (errno == EINTR || errno == EBUSY));
+        if (r < 0) {
+            daemon_error(&err, "pidfile", errno, "cannot pass the pidfile lock to PROGRAM");
+            daemon_fail(l, &err, false);
+        }
+    }
+    if (o->ready == READY_FD && l->forks && fcntl(o->ready_fd, F_SETFD, 0) < 0) {
+        daemon_error(&err, "ready", errno, "cannot pass the readiness fd to PROGRAM");
+        daemon_fail(l, &err, false);
+    }
+    r = reset_signals(&o->ignore);
+    if (r < 0) {
+        daemon_error(&err, "signals", -r, "cannot reset PROGRAM's signal dispositions");
+        daemon_fail(l, &err, false);
+    }
+    if (l->envp) {
+        /* Prepared before the fork: a pointer assignment is all it takes. */
+        extern char **environ;
+        environ = l->envp;
+    }
+    (void)daemonctx_execv(l->ctx, l->program, o->argv, &err);
+    daemon_fail(l, &err, l->forks);
+}

@@ -1,0 +1,262 @@
+/* The command line of `start`. Every mistake is one line naming the option
+ * and the value at fault, plus a hint; the help is only printed on request. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "cli.h"
+
+enum {
+    OPT_ALLOW_CORE = 256,
+    OPT_DETACH,
+    OPT_SYSLOG,
+    OPT_SUPERVISE,
+    OPT_RESTART,
+    OPT_RESTART_DELAY,
+    OPT_RESTART_MAX,
+    OPT_READY,
+    OPT_TIMEOUT,
+    OPT_DRY_RUN,
+    OPT_IGNORE_SIGNAL,
+    OPT_HELP
+};
+
+static const struct option long_options[] = {
+    {"pidfile", required_argument, NULL, 'p'},
+    {"chdir", required_argument, NULL, 'd'},
+    {"chroot", required_argument, NULL, 'r'},
+    {"umask", required_argument, NULL, 'm'},
+    {"user", required_argument, NULL, 'u'},
+    {"group", required_argument, NULL, 'g'},
+    {"allow-core", no_argument, NULL, OPT_ALLOW_CORE},
+    {"detach", required_argument, NULL, OPT_DETACH},
+    {"keep-fd", required_argument, NULL, 'k'},
+    {"stdin", required_argument, NULL, 'i'},
+    {"stdout", required_argument, NULL, 'o'},
+    {"stderr", required_argument, NULL, 'e'},
+    {"syslog", optional_argument, NULL, OPT_SYSLOG},
+    {"supervise", no_argument, NULL, OPT_SUPERVISE},
+    {"restart", no_argument, NULL, OPT_RESTART},
+    {"restart-delay", required_argument, NULL, OPT_RESTART_DELAY},
+    {"restart-max-delay", required_argument, NULL, OPT_RESTART_MAX},
+    {"ready", required_argument, NULL, OPT_READY},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"ignore-signal", required_argument, NULL, OPT_IGNORE_SIGNAL},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option as the user wrote it, for messages: "--umask" or "-m". */
+static const char *option_text(int c, int index)
+{
+    static char shortopt[3] = "-?";
+    if (index >= 0)
+        return long_options[index].name;
+    shortopt[1] = (char)c;
+    return shortopt;
+}
+
+static int bad_value(int c, int index, const char *value, const char *expected)
+{
+    const char *name = option_text(c, index);
+    usage_error("invalid value '%s' for %s%s: %s", value, index >= 0 ? "--" : "", name, expected);
+    return -1;
+}
+
+static int parse_ready(const char *s, struct start_opts *o)
+{
+    long n;
+    if (strcmp(s, "exec") == 0)
+        o->ready = READY_EXEC;
+    else if (strcmp(s, "notify") == 0)
+        o->ready = READY_NOTIFY;
+    else if (strncmp(s, "fd:", 3) == 0 && parse_int(s + 3, 3, INT_MAX, &n) == 0) {
+        o->ready = READY_FD;
+        o->ready_fd = (int)n;
+    } else
+        return -1;
+    return 0;
+}
+
+static bool keeps(const struct start_opts *o, int fd)
+{
+    for (size_t i = 0; i < o->n_keep; i++)
+        if (o->keep_fds[i] == fd)
+            return true;
+    return false;
+}
+
+/* Combinations that cannot work, refused before anything is touched. */
+static int check_combinations(const struct start_opts *o)
+{
+    if (o->syslog && !o->supervise) {
+        usage_error("--syslog needs --supervise (the supervisor reads PROGRAM's output)");
+        return -1;
+    }
+    if (o->syslog && (o->stdio_path[1] || o->stdio_path[2])) {
+        usage_error("--syslog conflicts with --stdout and --stderr");
+        return -1;
+    }
+    if (o->restart && !o->supervise) {
+        usage_error("--restart needs --supervise");
+        return -1;
+    }
+    if (o->ready == READY_FD && keeps(o, o->ready_fd)) {
+        usage_error("--ready=fd:%d conflicts with --keep-fd=%d", o->ready_fd, o->ready_fd);
+        return -1;
+    }
+    for (int i = 0; i < 3; i++)
+        if (o->stdio_path[i] && keeps(o, i)) {
+            usage_error("--keep-fd=%d conflicts with --%s", i, i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
+            return -1;
+        }
+    if (o->restart_max_ms < o->restart_delay_ms) {
+        usage_error("--restart-max-delay is shorter than --restart-delay");
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns 0, -1 after a usage error was printed, -2 after another error,
+ * or 1 when --help was printed. */
+int parse_start_options(int argc, char **argv, struct start_opts *o)
+{
+    long n;
+    int signo;
+    memset(o, 0, sizeof *o);
+    o->umask = 022;
+    o->detach = DAEMONCTX_DETACH_AUTO;
+    o->timeout_ms = 60000;
+    o->restart_delay_ms = 1000;
+    o->restart_max_ms = 60000;
+    o->syslog_priority = LOG_DAEMON | LOG_NOTICE;
+    o->ready_fd = -1;
+    (void)sigemptyset(&o->ignore);
+    /* --keep-fd can repeat at most once per argument. */
+    o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
+    if (!o->keep_fds) {
+        print_error("out of memory");
+        return -2;
+    }
+
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int index = -1;
+        int c = getopt_long(argc, argv, "+:p:d:r:m:u:g:k:i:o:e:v", long_options, &index);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'p':
+            o->pidfile = optarg;
+            break;
+        case 'd':
+            o->chdir = optarg;
+            break;
+        case 'r':
+            o->chroot = optarg;
+            break;
+        case 'm':
+            if (parse_octal_mode(optarg, &o->umask) < 0)
+                return bad_value(c, index, optarg, "an octal mode from 0 to 0777");
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 'g':
+            o->group = optarg;
+            break;
+        case OPT_ALLOW_CORE:
+            o->allow_core = true;
+            break;
+        case OPT_DETACH:
+            if (strcmp(optarg, "auto") == 0)
+                o->detach = DAEMONCTX_DETACH_AUTO;
+            else if (strcmp(optarg, "yes") == 0)
+                o->detach = DAEMONCTX_DETACH_YES;
+            else if (strcmp(optarg, "no") == 0)
+                o->detach = DAEMONCTX_DETACH_NO;
+            else
+                return bad_value(c, index, optarg, "auto, yes or no");
+            break;
+        case 'k':
+            if (parse_int(optarg, 0, INT_MAX, &n) < 0)
+                return bad_value(c, index, optarg, "a file descriptor number");
+            if (!keeps(o, (int)n))
+                o->keep_fds[o->n_keep++] = (int)n;
+            break;
+        case 'i':
+            o->stdio_path[0] = optarg;
+            break;
+        case 'o':
+            o->stdio_path[1] = optarg;
+            break;
+        case 'e':
+            o->stdio_path[2] = optarg;
+            break;
+        case OPT_SYSLOG:
+            o->syslog = true;
+            if (optarg && parse_syslog(optarg, &o->syslog_priority) < 0)
+                return bad_value(c, index, optarg, "FACILITY.PRIORITY, e.g. daemon.notice");
+            break;
+        case OPT_SUPERVISE:
+            o->supervise = true;
+            break;
+        case OPT_RESTART:
+            o->restart = true;
+            break;
+        case OPT_RESTART_DELAY:
+            if (parse_seconds(optarg, &o->restart_delay_ms) < 0 || o->restart_delay_ms == 0)
+                return bad_value(c, index, optarg, "a positive number of seconds");
+            break;
+        case OPT_RESTART_MAX:
+            if (parse_seconds(optarg, &o->restart_max_ms) < 0 || o->restart_max_ms == 0)
+                return bad_value(c, index, optarg, "a positive number of seconds");
+            break;
+        case OPT_READY:
+            if (parse_ready(optarg, o) < 0)
+                return bad_value(c, index, optarg, "exec, notify or fd:N with N >= 3");
+            break;
+        case OPT_TIMEOUT:
+            if (parse_seconds(optarg, &o->timeout_ms) < 0)
+                return bad_value(c, index, optarg, "a number of seconds (0: no limit)");
+            break;
+        case OPT_DRY_RUN:
+            o->dry_run = true;
+            break;
+        case OPT_IGNORE_SIGNAL:
+            if (parse_signal(optarg, &signo) < 0 || signo == SIGKILL || signo == SIGSTOP)
+                return bad_value(c, index, optarg, "a signal that can be ignored, e.g. HUP");
+            (void)sigaddset(&o->ignore, signo);
+            break;
+        case 'v':
+            o->verbose = true;
+            break;
+        case OPT_HELP:
+            return print_help() == 0 ? 1 : -2;
+        case ':':
+            usage_error("option '%s' needs a value", argv[optind - 1]);
+            return -1;
+        default:
+            if (optopt)
+                usage_error("unknown option '-%c'", optopt);
+            else
+                usage_error("unknown option '%s'", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind >= argc) {
+        usage_error("start needs a PROGRAM to run");
+        return -1;
+    }
+    if (!*argv[optind]) {
+        usage_error("PROGRAM is an empty string");
+        return -1;
+    }
+    o->argv = argv + optind;
+    return check_combinations(o);
+}

@@ -1,0 +1,155 @@
+/* Parsing option values: integers, seconds, modes, signal names, syslog
+ * selectors. Strict: the whole string must be consumed, so "5x" or "" is an
+ * error instead of a surprising value. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "cli.h"
+
+int parse_int(const char *s, long min, long max, long *out)
+{
+    if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "SECONDS" or "SECONDS.FRACTION", to milliseconds (at most 3 decimals). */
+int parse_seconds(const char *s, unsigned *ms)
+{
+    const unsigned long long max_ms = UINT_MAX;
+    unsigned long long whole = 0, frac = 0;
+    const char *p = s;
+    if (!s || !*s)
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        whole = whole * 10 + (unsigned)(*p - '0');
+        if (whole > max_ms / 1000)
+            return -1;
+    }
+    if (p == s && *p != '.')
+        return -1;
+    if (*p == '.') {
+        unsigned scale = 100;
+        const char *digits = ++p;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (scale == 0)
+                return -1;
+            frac += (unsigned)(*p - '0') * scale;
+            scale /= 10;
+        }
+        if (p == digits && p - 1 == s) /* "." alone */
+            return -1;
+    }
+    if (*p)
+        return -1;
+    unsigned long long total = whole * 1000 + frac;
+    if (total > max_ms)
+        return -1;
+    *ms = (unsigned)total;
+    return 0;
+}
+
+int parse_octal_mode(const char *s, mode_t *out)
+{
+    unsigned v = 0;
+    if (!s || !*s || strlen(s) > 4)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '7')
+            return -1;
+        v = v * 8 + (unsigned)(*p - '0');
+    }
+    if (v > 0777)
+        return -1;
+    *out = (mode_t)v;
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int signo;
+} signals[] = {
+    {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+    {"ABRT", SIGABRT},   {"BUS", SIGBUS},       {"FPE", SIGFPE},     {"KILL", SIGKILL},   {"USR1", SIGUSR1},
+    {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},   {"STOP", SIGSTOP},   {"TSTP", SIGTSTP},
+    {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU},     {"URG", SIGURG},     {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},       {"PWR", SIGPWR},
+    {"SYS", SIGSYS},     {"IOT", SIGIOT},       {"POLL", SIGPOLL},   {"CLD", SIGCHLD},
+};
+
+/* "TERM", "SIGTERM", "term" or "15". */
+int parse_signal(const char *s, int *signo)
+{
+    long n;
+    if (!s || !*s)
+        return -1;
+    if (parse_int(s, 1, NSIG - 1, &n) == 0) {
+        *signo = (int)n;
+        return 0;
+    }
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        if (strcasecmp(s, signals[i].name) == 0) {
+            *signo = signals[i].signo;
+            return 0;
+        }
+    return -1;
+}
+
+const char *signal_name(int signo)
+{
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        if (signals[i].signo == signo)
+            return signals[i].name;
+    return NULL;
+}
+
+static const struct {
+    const char *name;
+    int value;
+} facilities[] = {
+    {"auth", LOG_AUTH},     {"authpriv", LOG_AUTHPRIV}, {"cron", LOG_CRON},     {"daemon", LOG_DAEMON},
+    {"ftp", LOG_FTP},       {"kern", LOG_KERN},         {"lpr", LOG_LPR},       {"mail", LOG_MAIL},
+    {"news", LOG_NEWS},     {"syslog", LOG_SYSLOG},     {"user", LOG_USER},     {"uucp", LOG_UUCP},
+    {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},     {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
+    {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},     {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+}, levels[] = {
+    {"emerg", LOG_EMERG},     {"alert", LOG_ALERT}, {"crit", LOG_CRIT}, {"err", LOG_ERR},     {"error", LOG_ERR},
+    {"warning", LOG_WARNING}, {"warn", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
+};
+
+/* "FACILITY.PRIORITY" or "FACILITY" (priority notice). */
+int parse_syslog(const char *s, int *priority)
+{
+    int facility = -1, level = LOG_NOTICE;
+    const char *dot = strchr(s, '.');
+    size_t flen = dot ? (size_t)(dot - s) : strlen(s);
+    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+        if (strlen(facilities[i].name) == flen && strncasecmp(s, facilities[i].name, flen) == 0)
+            facility = facilities[i].value;
+    if (facility < 0)
+        return -1;
+    if (dot) {
+        level = -1;
+        for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+            if (strcasecmp(dot + 1, levels[i].name) == 0)
+                level = levels[i].value;
+        if (level < 0)
+            return -1;
+    }
+    *priority = facility | level;
+    return 0;
+}

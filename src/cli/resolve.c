@@ -1,0 +1,356 @@
+/* Everything `start` can check before forking, so that a mistake is reported
+ * at once, synchronously, naming its culprit: the user and group (looked up
+ * outside any chroot: a jail rarely has /etc/passwd), the directories, the
+ * program (looked up inside the new root, where it will run), the stdio
+ * files (opened here, with the invoker's view of paths and privileges). */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+int resolve_identity(const struct start_opts *o, struct launch *l)
+{
+    long n;
+    if (o->user) {
+        const struct passwd *pw;
+        errno = 0;
+        if (all_digits(o->user)) {
+            if (parse_int(o->user, 0, (long)(uid_t)-2, &n) < 0) {
+                print_error("invalid user id '%s'", o->user);
+                return EXIT_USER;
+            }
+            l->uid = (uid_t)n;
+            pw = getpwuid(l->uid);
+        } else {
+            pw = getpwnam(o->user);
+            if (!pw) {
+                if (errno && errno != ENOENT && errno != ESRCH)
+                    print_error("cannot look up user '%s': %s", o->user, strerror(errno));
+                else
+                    print_error("unknown user '%s'", o->user);
+                return EXIT_USER;
+            }
+            l->uid = pw->pw_uid;
+        }
+        l->set_uid = true;
+        if (!o->group) {
+            if (!pw) {
+                print_error("user '%s' has no passwd entry: give its group with --group", o->user);
+                return EXIT_USER;
+            }
+            l->gid = pw->pw_gid;
+            l->set_gid = true;
+        }
+    }
+    if (o->group) {
+        if (all_digits(o->group)) {
+            if (parse_int(o->group, 0, (long)(gid_t)-2, &n) < 0) {
+                print_error("invalid group id '%s'", o->group);
+                return EXIT_USER;
+            }
+            l->gid = (gid_t)n;
+        } else {
+            errno = 0;
+            const struct group *gr = getgrnam(o->group);
+            if (!gr) {
+                if (errno && errno != ENOENT && errno != ESRCH)
+                    print_error("cannot look up group '%s': %s", o->group, strerror(errno));
+                else
+                    print_error("unknown group '%s'", o->group);
+                return EXIT_USER;
+            }
+            l->gid = gr->gr_gid;
+        }
+        l->set_gid = true;
+    }
+    return 0;
+}
+
+char *join_path(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    bool slash = la > 0 && a[la - 1] != '/';
+    char *s = malloc(la + slash + lb + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, a, la);
+    if (slash)
+        s[la] = '/';
+    memcpy(s + la + slash, b, lb + 1);
+    return s;
+}
+
+/* Open PATH as PROGRAM will see it: inside the new root, where an absolute
+ * symlink means the jail's root, not ours (openat2 RESOLVE_IN_ROOT). */
+static int open_in_root(const struct launch *l, const char *path, int flags)
+{
+    int fd;
+    if (!l->root) {
+        do
+            fd = open(path, flags | O_CLOEXEC);
+        while (fd < 0 && errno == EINTR);
+        return fd;
+    }
+    int rootfd;
+    do
+        rootfd = open(l->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    while (rootfd < 0 && errno == EINTR);
+    if (rootfd < 0)
+        return -1;
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT;
+    do
+        fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    int e = errno;
+    close_fd(rootfd);
+    errno = e;
+    return fd;
+}
+
+int resolve_directories(const struct start_opts *o, struct launch *l)
+{
+    if (o->chroot) {
+        l->root = realpath(o->chroot, NULL);
+        struct stat st;
+        if (!l->root || stat(l->root, &st) < 0) {
+            print_error("chroot directory '%s': %s", o->chroot, strerror(errno));
+            return EXIT_DIRECTORY;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            print_error("chroot directory '%s' is not a directory", o->chroot);
+            return EXIT_DIRECTORY;
+        }
+    }
+    const char *dir = o->chdir ? o->chdir : "/";
+    if (dir[0] == '/') {
+        l->cwd = strdup(dir);
+    } else if (l->root) {
+        l->cwd = join_path("/", dir);
+    } else {
+        char *here = getcwd(NULL, 0);
+        if (!here) {
+            print_error("cannot resolve directory '%s': %s", dir, strerror(errno));
+            return EXIT_DIRECTORY;
+        }
+        l->cwd = join_path(here, dir);
+        free(here);
+    }
+    if (!l->cwd) {
+        print_error("out of memory");
+        return EXIT_SYSTEM;
+    }
+    int fd = open_in_root(l, l->cwd, O_PATH | O_DIRECTORY);
+    if (fd < 0) {
+        if (l->root)
+            print_error("directory '%s' inside chroot '%s': %s", dir, o->chroot, strerror(errno));
+        else
+            print_error("directory '%s': %s", dir, strerror(errno));
+        return EXIT_DIRECTORY;
+    }
+    close_fd(fd);
+    return 0;
+}
+
+/* 0 when PATH (inside the root) is a regular file with an execute bit, else
+ * an errno as execve would give it. Whether the target user may execute it is
+ * left to execve: ACLs and mount options are its business, and a wrong guess
+ * here would refuse a program that runs. */
+static int check_executable(const struct launch *l, const char *path)
+{
+    int fd = open_in_root(l, path, O_PATH);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int e = 0;
+    if (fstat(fd, &st) < 0)
+        e = errno;
+    else if (S_ISDIR(st.st_mode))
+        e = EISDIR;
+    else if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+        e = EACCES;
+    close_fd(fd);
+    return e;
+}
+
+static int report_program(const struct start_opts *o, const struct launch *l, int e, bool searched)
+{
+    const char *prog = o->argv[0];
+    const char *where = l->root ? " inside chroot '" : "";
+    const char *root = l->root ? o->chroot : "";
+    const char *close_quote = l->root ? "'" : "";
+    if (e == ENOENT || e == ENOTDIR) {
+        print_error("program '%s' not found%s%s%s%s", prog, searched ? " in PATH" : "", where, root,
+                    close_quote);
+        return EXIT_NOTFOUND;
+    }
+    print_error("cannot execute program '%s'%s%s%s: %s", prog, where, root, close_quote,
+                e == EISDIR ? "Is a directory" : strerror(e));
+    return EXIT_NOEXEC;
+}
+
+int resolve_program(const struct start_opts *o, struct launch *l)
+{
+    const char *prog = o->argv[0];
+    if (strchr(prog, '/')) {
+        /* A relative PROGRAM runs from the working directory, as execv
+         * resolves it there. */
+        char *inner = prog[0] == '/' ? strdup(prog) : join_path(l->cwd, prog);
+        if (!inner) {
+            print_error("out of memory");
+            return EXIT_SYSTEM;
+        }
+        int e = check_executable(l, inner);
+        free(inner);
+        if (e)
+            return report_program(o, l, e, false);
+        l->program = strdup(prog);
+        if (!l->program) {
+            print_error("out of memory");
+            return EXIT_SYSTEM;
+        }
+        return 0;
+    }
+    /* execvp's search, done here so the daemon only needs execv and a miss is
+     * reported before forking. An entry that exists but cannot be executed is
+     * remembered, as execvp reports EACCES over ENOENT. */
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    int found_error = ENOENT;
+    const char *p = path;
+    for (;;) {
+        const char *colon = strchrnul(p, ':');
+        size_t len = (size_t)(colon - p);
+        char dir[PATH_MAX];
+        if (len >= sizeof dir)
+            len = 0;
+        memcpy(dir, len ? p : ".", len ? len : 1);
+        dir[len ? len : 1] = '\0';
+        char *candidate = join_path(dir, prog);
+        char *inner = candidate && dir[0] != '/' ? join_path(l->cwd, candidate) : NULL;
+        if (!candidate || (dir[0] != '/' && !inner)) {
+            free(candidate);
+            print_error("out of memory");
+            return EXIT_SYSTEM;
+        }
+        int e = check_executable(l, inner ? inner : candidate);
+        free(inner);
+        if (e == 0) {
+            l->program = candidate;
+            return 0;
+        }
+        free(candidate);
+        if (e != ENOENT && e != ENOTDIR && e != ELOOP && e != ENAMETOOLONG)
+            found_error = e;
+        if (!*colon)
+            break;
+        p = colon + 1;
+    }
+    return report_program(o, l, found_error, true);
+}
+
+static const char *const stream_names[3] = {"stdin", "stdout", "stderr"};
+
+/* Output files are created 0640 whatever our umask: a log readable by the
+ * world is a leak, one unreadable by its group a nuisance. */
+static int open_output(const char *path)
+{
+    int fd;
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY;
+    do
+        fd = open(path, flags | O_CREAT | O_EXCL, 0640);
+    while (fd < 0 && errno == EINTR);
+    if (fd >= 0) {
+        if (fchmod(fd, 0640) < 0) {
+            int e = errno;
+            close_fd(fd);
+            errno = e;
+            return -1;
+        }
+        return fd;
+    }
+    if (errno != EEXIST)
+        return -1;
+    do
+        fd = open(path, flags);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int open_stdio_files(const struct start_opts *o, struct launch *l)
+{
+    for (int i = 0; i < 3; i++) {
+        const char *path = o->stdio_path[i];
+        if (!path)
+            continue;
+        int fd;
+        if (i == 0) {
+            do
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            while (fd < 0 && errno == EINTR);
+        } else {
+            fd = open_output(path);
+        }
+        if (fd < 0) {
+            print_error("cannot open %s file '%s': %s", stream_names[i], path, strerror(errno));
+            return EXIT_FILE;
+        }
+        l->stdio_fd[i] = fd;
+    }
+    return 0;
+}
+
+/* --dry-run: the same checks without creating anything. */
+int check_stdio_files(const struct start_opts *o)
+{
+    for (int i = 0; i < 3; i++) {
+        const char *path = o->stdio_path[i];
+        if (!path)
+            continue;
+        int fd;
+        do
+            fd = open(path, (i == 0 ? O_RDONLY : O_WRONLY | O_APPEND) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        while (fd < 0 && errno == EINTR);
+        if (fd >= 0) {
+            close_fd(fd);
+            continue;
+        }
+        if (i > 0 && errno == ENOENT) {
+            char *copy = strdup(path);
+            if (!copy) {
+                print_error("out of memory");
+                return EXIT_SYSTEM;
+            }
+            int ok = access(dirname(copy), W_OK | X_OK);
+            free(copy);
+            if (ok == 0)
+                continue;
+        }
+        print_error("cannot open %s file '%s': %s", stream_names[i], path, strerror(errno));
+        return EXIT_FILE;
+    }
+    return 0;
+}

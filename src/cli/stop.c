@@ -1,0 +1,334 @@
+/* `daemonctx stop`: signal the daemon a pidfile names, wait for it to end,
+ * escalate along a schedule, remove the pidfile.
+ *
+ * Before signalling: the pidfile must be locked (a live instance), and the
+ * process it names must have that very file open (so a PID reused by an
+ * unrelated process is never signalled); the checks are made on a pidfd taken
+ * first and still alive afterwards, so they are about the process we signal.
+ * Waiting is a poll() on the pidfd (readable once the process has exited, a
+ * zombie included): no sleep loop. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define SCHEDULE_MAX 32
+
+struct step {
+    int signo;       /* > 0: send it */
+    unsigned ms;     /* else: wait this long */
+};
+
+struct stop_opts {
+    const char *path;
+    int signo;
+    unsigned timeout_ms;
+    const char *retry;
+    bool verbose;
+    struct step schedule[SCHEDULE_MAX];
+    size_t n;
+};
+
+/* start-stop-daemon's --retry: "TIMEOUT" alone means SIG/TIMEOUT/KILL/TIMEOUT;
+ * otherwise items separated by '/', each a signal ("TERM", "-TERM", "15",
+ * "-15") or a number of seconds to wait. */
+static int parse_schedule(struct stop_opts *so)
+{
+    unsigned ms;
+    if (parse_seconds(so->retry, &ms) == 0) {
+        so->schedule[0] = (struct step){so->signo, 0};
+        so->schedule[1] = (struct step){0, ms};
+        so->schedule[2] = (struct step){SIGKILL, 0};
+        so->schedule[3] = (struct step){0, ms};
+        so->n = 4;
+        return 0;
+    }
+    char item[64];
+    const char *p = so->retry;
+    bool any_signal = false;
+    so->n = 0;
+    for (;;) {
+        const char *slash = strchrnul(p, '/');
+        size_t len = (size_t)(slash - p);
+        if (len == 0 || len >= sizeof item || so->n == SCHEDULE_MAX)
+            return -1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        int signo;
+        if (item[0] != '-' && parse_seconds(item, &ms) == 0) {
+            so->schedule[so->n++] = (struct step){0, ms};
+        } else if (parse_signal(item[0] == '-' ? item + 1 : item, &signo) == 0) {
+            so->schedule[so->n++] = (struct step){signo, 0};
+            any_signal = true;
+        } else {
+            return -1;
+        }
+        if (!*slash)
+            break;
+        p = slash + 1;
+    }
+    return any_signal ? 0 : -1;
+}
+
+static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
+{
+    static const struct option options[] = {
+        {"pidfile", required_argument, NULL, 'p'}, {"signal", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 't'}, {"retry", required_argument, NULL, 'R'},
+        {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(so, 0, sizeof *so);
+    so->signo = SIGTERM;
+    so->timeout_ms = 30000;
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int c = getopt_long(argc, argv, "+:p:s:t:R:v", options, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'p':
+            so->path = optarg;
+            break;
+        case 's':
+            if (parse_signal(optarg, &so->signo) < 0) {
+                usage_error("invalid value '%s' for --signal: a signal name or number, e.g. TERM", optarg);
+                return -1;
+            }
+            break;
+        case 't':
+            if (parse_seconds(optarg, &so->timeout_ms) < 0) {
+                usage_error("invalid value '%s' for --timeout: a number of seconds", optarg);
+                return -1;
+            }
+            break;
+        case 'R':
+            so->retry = optarg;
+            break;
+        case 'v':
+            so->verbose = true;
+            break;
+        case 'h':
+            return print_help() == 0 ? 1 : -1;
+        case ':':
+            usage_error("option '%s' needs a value", argv[optind - 1]);
+            return -1;
+        default:
+            if (optopt)
+                usage_error("unknown option '-%c'", optopt);
+            else
+                usage_error("unknown option '%s'", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        usage_error("unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!so->path) {
+        usage_error("stop needs --pidfile=PATH");
+        return -1;
+    }
+    if (so->retry) {
+        if (parse_schedule(so) < 0) {
+            usage_error("invalid value '%s' for --retry: SIG/SECONDS/SIG/SECONDS..., or SECONDS", so->retry);
+            return -1;
+        }
+    } else {
+        so->schedule[0] = (struct step){so->signo, 0};
+        so->schedule[1] = (struct step){0, so->timeout_ms};
+        so->schedule[2] = (struct step){SIGKILL, 0};
+        so->schedule[3] = (struct step){0, 5000};
+        so->n = so->signo == SIGKILL ? 2 : 4;
+    }
+    return 0;
+}
+
+/* Whether PID has DEV:INO open. 1 yes, 0 no, -errno when /proc cannot tell. */
+static int holds_file(pid_t pid, dev_t dev, ino_t ino)
+{
+    char path[32];
+    (void)snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    int dfd;
+    do
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    while (dfd < 0 && errno == EINTR);
+    if (dfd < 0)
+        return -errno;
+    DIR *dir = fdopendir(dfd);
+    if (!dir) {
+        int e = errno;
+        close_fd(dfd);
+        return -e;
+    }
+    int found = 0;
+    const struct dirent *d;
+    while (!found && (d = readdir(dir))) {
+        struct stat st;
+        if (d->d_name[0] != '.' && fstatat(dfd, d->d_name, &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino)
+            found = 1;
+    }
+    (void)closedir(dir);
+    return found;
+}
+
+/* Block until the pidfile holds a PID (it is locked before the daemon forks
+ * and written at the end of its start), watching it with inotify. */
+static int wait_until_written(const char *path, long long deadline)
+{
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (in < 0)
+        return -errno;
+    int r = 0;
+    if (inotify_add_watch(in, path, IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
+        r = errno == ENOENT ? 0 : -errno;
+        goto out;
+    }
+    for (;;) {
+        pid_t pid;
+        daemonctx_error err;
+        if (daemonctx_pidfile_inspect(path, &pid, &err) != DAEMONCTX_PIDFILE_STARTING)
+            break;
+        int n = poll_one(in, POLLIN, deadline);
+        if (n <= 0) {
+            r = n == 0 ? -ETIMEDOUT : -errno;
+            break;
+        }
+        char buf[4096];
+        while (read(in, buf, sizeof buf) > 0)
+            ;
+    }
+out:
+    close_fd(in);
+    return r;
+}
+
+/* 1 the process ended, 0 still running at the end of the schedule, -errno. */
+static int run_schedule(const struct stop_opts *so, int pidfd, pid_t pid)
+{
+    for (size_t i = 0; i < so->n; i++) {
+        const struct step *st = &so->schedule[i];
+        if (st->signo > 0) {
+            if (pidfd_signal(pidfd, st->signo) < 0)
+                return errno == ESRCH ? 1 : -errno;
+            const char *name = signal_name(st->signo);
+            print_verbose(so->verbose, "sent SIG%s to PID %d", name ? name : "?", (int)pid);
+            continue;
+        }
+        int n = poll_one(pidfd, POLLIN, monotonic_ms() + st->ms);
+        if (n != 0)
+            return n > 0 ? 1 : -errno;
+    }
+    return poll_one(pidfd, POLLIN, 0) > 0;
+}
+
+enum outcome { STOPPED, LOOK_AGAIN, STILL_RUNNING, FAILED };
+
+static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
+{
+    struct stat st;
+    if (lstat(so->path, &st) < 0) {
+        if (errno == ENOENT) /* gone meanwhile */
+            return LOOK_AGAIN;
+        print_error("pidfile '%s': %s", so->path, strerror(errno));
+        return FAILED;
+    }
+    int pidfd = pidfd_open_pid(pid);
+    if (pidfd < 0) {
+        if (errno == ESRCH)
+            return LOOK_AGAIN;
+        print_error("cannot watch PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(errno));
+        return FAILED;
+    }
+    int r = holds_file(pid, st.st_dev, st.st_ino);
+    if (r == 0 && poll_one(pidfd, POLLIN, 0) == 0) {
+        close_fd(pidfd);
+        print_error("PID %d named by pidfile '%s' does not hold it open; not signalling it", (int)pid, so->path);
+        return FAILED;
+    }
+    if (r == 0 || pidfd_signal(pidfd, 0) < 0) { /* it ended meanwhile */
+        close_fd(pidfd);
+        return LOOK_AGAIN;
+    }
+    /* r < 0: /proc cannot tell (another user's process): the lock and the
+     * PID are all we have, and the kernel decides whether we may signal. */
+    r = run_schedule(so, pidfd, pid);
+    close_fd(pidfd);
+    if (r < 0) {
+        print_error("cannot signal PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(-r));
+        return FAILED;
+    }
+    if (r == 0) {
+        print_error("PID %d named by pidfile '%s' is still running after the whole schedule", (int)pid, so->path);
+        return STILL_RUNNING;
+    }
+    print_verbose(so->verbose, "PID %d stopped", (int)pid);
+    int removed = remove_dead_pidfile(so->path, true, st.st_dev, st.st_ino);
+    if (removed < 0)
+        print_verbose(so->verbose, "cannot remove pidfile '%s': %s", so->path, strerror(-removed));
+    return STOPPED;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+    struct stop_opts so;
+    int r = parse_stop_options(argc, argv, &so);
+    if (r)
+        return r > 0 ? STOP_OK : EXIT_USAGE;
+
+    /* The file can change under us (the daemon exits, another starts): look
+     * again a few times rather than act on a stale reading. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        pid_t pid;
+        daemonctx_error err;
+        int state = daemonctx_pidfile_inspect(so.path, &pid, &err);
+        switch (state) {
+        case DAEMONCTX_PIDFILE_ABSENT:
+            print_verbose(so.verbose, "not running: no pidfile '%s'", so.path);
+            return STOP_OK;
+        case DAEMONCTX_PIDFILE_STALE:
+            r = remove_dead_pidfile(so.path, false, 0, 0);
+            if (r < 0) {
+                print_error("cannot remove stale pidfile '%s': %s", so.path, strerror(-r));
+                return STOP_ERROR;
+            }
+            print_verbose(so.verbose, "not running: removed stale pidfile '%s'", so.path);
+            if (r == 0) /* locked again meanwhile */
+                continue;
+            return STOP_OK;
+        case DAEMONCTX_PIDFILE_STARTING:
+            r = wait_until_written(so.path, monotonic_ms() + so.timeout_ms);
+            if (r < 0) {
+                print_error("pidfile '%s' is locked but holds no PID: %s", so.path, strerror(-r));
+                return STOP_ERROR;
+            }
+            continue;
+        case DAEMONCTX_PIDFILE_RUNNING:
+            switch (stop_running(&so, pid)) {
+            case STOPPED:
+                return STOP_OK;
+            case STILL_RUNNING:
+                return STOP_STILL_RUNNING;
+            case FAILED:
+                return STOP_ERROR;
+            case LOOK_AGAIN:
+                continue;
+            }
+            continue;
+        default:
+            print_error("%s", err.message);
+            return STOP_ERROR;
+        }
+    }
+    print_error("pidfile '%s' keeps changing; giving up", so.path);
+    return STOP_ERROR;
+}

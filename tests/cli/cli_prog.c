@@ -1,0 +1,127 @@
+/*
+ * dcx-cli-prog - the PROGRAM the CLI tests start with `daemonctx start`.
+ *
+ * Linked statically so that it also runs inside a chroot made of an empty
+ * directory. It carries out its arguments in order, then waits for signals
+ * forever (unless an action ended it):
+ *   event:FD:WORD       write "WORD PID\n" to FD
+ *   exit:N              _exit(N)
+ *   delay:MS            sleep MS milliseconds (program behaviour, not test sync)
+ *   ready-fd:N          write "\n" to fd N
+ *   close:N             close fd N
+ *   notify:TEXT         send TEXT ("\n" for '|') to $NOTIFY_SOCKET
+ *   ignore:SIG          ignore signal number SIG
+ *   trap:SIG:FD:CODE    on signal SIG: write "got SIG PID\n" to FD, _exit(CODE)
+ *   raise:SIG           die of signal SIG (default action)
+ *   print               "out-line" on stdout, "err-line" on stderr
+ *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int trap_fd[NSIG], trap_code[NSIG];
+
+static void say(int fd, const char *word)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "%s %d\n", word, (int)getpid());
+    if (n > 0 && write(fd, line, (size_t)n) < 0)
+        _exit(90);
+}
+
+static void on_trap(int sig)
+{
+    char word[32];
+    (void)snprintf(word, sizeof word, "got %d", sig);
+    say(trap_fd[sig], word);
+    _exit(trap_code[sig]);
+}
+
+static void notify(const char *text)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path)
+        _exit(91);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len >= sizeof addr.sun_path)
+        _exit(92);
+    memcpy(addr.sun_path, path, len);
+    if (path[0] == '@')
+        addr.sun_path[0] = '\0';
+    char msg[256];
+    size_t n = 0;
+    for (; text[n] && n < sizeof msg; n++)
+        msg[n] = text[n] == '|' ? '\n' : text[n];
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto(fd, msg, n, 0, (struct sockaddr *)&addr,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        _exit(93);
+    close(fd);
+}
+
+static void pause_forever(void)
+{
+    for (;;)
+        pause();
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int x, y, z;
+        char word[64];
+        if (sscanf(a, "event:%d:%63s", &x, word) == 2) {
+            say(x, word);
+        } else if (sscanf(a, "exit:%d", &x) == 1) {
+            _exit(x);
+        } else if (sscanf(a, "delay:%d", &x) == 1) {
+            struct timespec ts = {x / 1000, (long)(x % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+        } else if (sscanf(a, "ready-fd:%d", &x) == 1) {
+            if (write(x, "\n", 1) != 1)
+                _exit(94);
+        } else if (sscanf(a, "close:%d", &x) == 1) {
+            close(x);
+        } else if (strncmp(a, "notify:", 7) == 0) {
+            notify(a + 7);
+        } else if (sscanf(a, "ignore:%d", &x) == 1) {
+            signal(x, SIG_IGN);
+        } else if (sscanf(a, "trap:%d:%d:%d", &x, &y, &z) == 3) {
+            trap_fd[x] = y;
+            trap_code[x] = z;
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_trap;
+            sigaction(x, &sa, NULL);
+        } else if (sscanf(a, "raise:%d", &x) == 1) {
+            signal(x, SIG_DFL);
+            raise(x);
+        } else if (strcmp(a, "print") == 0) {
+            if (write(1, "out-line\n", 9) != 9 || write(2, "err-line\n", 9) != 9)
+                _exit(95);
+        } else if (sscanf(a, "fork-sleeper:%d", &x) == 1) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                say(x, "child");
+                pause_forever();
+            }
+        } else {
+            fprintf(stderr, "dcx-cli-prog: unknown action %s\n", a);
+            _exit(99);
+        }
+    }
+    pause_forever();
+}
