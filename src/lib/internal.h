@@ -108,6 +108,8 @@ int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
 int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 
 /* pidfile.c */
+/* "PID\n" (the newline optional) -> PID; 0 for anything else. */
+pid_t dcx_parse_pid(const char *s, size_t n);
 int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err);
 int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err);
 void dcx_pidfile_abandon(daemonctx_pidfile *pf);

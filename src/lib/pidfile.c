@@ -118,7 +118,7 @@ int dcx_pidfile_fds(const daemonctx_pidfile *pf, int fds[2])
 }
 
 /* "PID\n" -> PID, or 0 when the text is not exactly that. */
-static pid_t parse_pid(const char *s, size_t n)
+pid_t dcx_parse_pid(const char *s, size_t n)
 {
     if (n > 0 && s[n - 1] == '\n')
         n--;
@@ -246,7 +246,7 @@ out:
 static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, daemonctx_error *err)
 {
     char buf[32];
-    pid_t pid = read_contents(fd, buf, sizeof buf) > 0 ? parse_pid(buf, strlen(buf)) : 0;
+    pid_t pid = read_contents(fd, buf, sizeof buf) > 0 ? dcx_parse_pid(buf, strlen(buf)) : 0;
     if (pid > 0)
         return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by PID %d: already running", pf->path,
                         (int)pid);
@@ -550,7 +550,7 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
         r = dcx_fail(err, "pidfile", errno, "cannot read pidfile %s: %m", path);
         goto out;
     }
-    pid_t named = parse_pid(buf, (size_t)n);
+    pid_t named = dcx_parse_pid(buf, (size_t)n);
     if (!locked) {
         if (pid)
             *pid = named;
