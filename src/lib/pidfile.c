@@ -400,21 +400,19 @@ fail:
 
 int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err)
 {
-    char buf[16];
     daemonctx_error scratch;
     pid_t pid = getpid();
     /* Formatted by the async-signal-safe error formatter: this runs in the
-     * forked daemon. */
+     * forked daemon. The file was emptied when it was locked: one write. */
     dcx_fail(&scratch, "", 0, "%d\n", (int)pid);
     size_t len = strlen(scratch.message);
-    memcpy(buf, scratch.message, len);
     ssize_t n;
     do
-        n = pwrite(pf->fd, buf, len, 0);
+        n = pwrite(pf->fd, scratch.message, len, 0);
     while (n < 0 && errno == EINTR);
-    if (n != (ssize_t)len || ftruncate(pf->fd, (off_t)len) < 0)
-        return dcx_fail(err, "pidfile-write", n < 0 || n == (ssize_t)len ? errno : ENOSPC,
-                        "cannot write PID %d to pidfile %s: %m", (int)pid, pf->path);
+    if (n != (ssize_t)len)
+        return dcx_fail(err, "pidfile-write", n < 0 ? errno : ENOSPC, "cannot write PID %d to pidfile %s: %m",
+                        (int)pid, pf->path);
     pf->owner = pid;
     return 0;
 }
