@@ -374,8 +374,11 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
             continue;
         }
         /* Explicit mode whatever the umask (PEP 3143's default umask 0 made
-         * pep3143daemon's pidfiles world-writable). */
-        if (fchmod(fd, 0644) < 0 || ftruncate(fd, 0) < 0) {
+         * pep3143daemon's pidfiles world-writable); emptied so that a reader
+         * sees "starting", not the PID of the instance we replace. From the
+         * stat taken under the lock: before it, a dying holder may still have
+         * been writing. */
+        if (((now.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0) || (now.st_size != 0 && ftruncate(fd, 0) < 0)) {
             r = dcx_fail(err, "pidfile", errno, "cannot prepare pidfile %s: %m", pf->path);
             goto fail;
         }
