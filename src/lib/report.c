@@ -99,9 +99,28 @@ static int wait_exit(pid_t pid, long long deadline, int *status)
             return 0;
     }
 #endif
-    /* No pidfd (kernel < 5.3): a blocking wait, without the deadline. */
-    int r = reap(pid, status, 0);
-    return r < 0 ? 0 : 1;
+    /* No pidfd (kernel < 5.3, or refused by seccomp): without a deadline a
+     * blocking wait; with one, SIGCHLD (at its default action during open:
+     * invoker_prepare) is blocked and waited for, reaping at each one. */
+    if (deadline < 0)
+        return reap(pid, status, 0) > 0;
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
+        return reap(pid, status, 0) > 0;
+    int r;
+    for (;;) {
+        r = reap(pid, status, WNOHANG);
+        int left = remaining(deadline);
+        if (r != 0 || left == 0)
+            break;
+        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
+        if (sigtimedwait(&chld, NULL, &ts) < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+    }
+    (void)sigprocmask(SIG_SETMASK, &old, NULL);
+    return r > 0;
 }
 
 static int died(pid_t pid, int status, daemonctx_error *err)
