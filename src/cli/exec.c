@@ -74,7 +74,11 @@ void daemon_error(daemonctx_error *err, const char *step, int errnum, const char
     memset(err, 0, sizeof *err);
     err->errnum = errnum;
     (void)strncpy(err->step, step, sizeof err->step - 1);
+#ifdef HAVE_STRERRORDESC_NP
     const char *parts[3] = {what, ": ", strerrordesc_np(errnum)};
+#else /* musl: its strerror is a table lookup */
+    const char *parts[3] = {what, ": ", strerror(errnum)};
+#endif
     for (int i = 0; i < 3 && parts[i]; i++)
         for (const char *s = parts[i]; *s && n + 1 < sizeof err->message; s++)
             err->message[n++] = *s;

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -561,11 +561,11 @@ __attribute__((noreturn)) static void spawn_child(tu_cmd *c, int exefd) {
         for (size_t i = 0; i < nk; i++) {
             unsigned int k = (unsigned int)keep[i];
             if (k > from)
-                close_range(from, k - 1, 0);
+                syscall(SYS_close_range, from, k - 1, 0);
             if (k + 1 > from)
                 from = k + 1;
         }
-        close_range(from, ~0U, 0);
+        syscall(SYS_close_range, from, ~0U, 0);
     }
     /* signals */
     for (int sig = 1; sig < NSIG; sig++) {
@@ -723,7 +723,7 @@ static void record_status(pid_t pid, int st) {
 }
 
 static bool poll_pidfd(pid_t pid, int ms) {
-    int fd = pidfd_open(pid, 0);
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd < 0)
         return true; /* gone (reaped) */
     struct pollfd pfd = {fd, POLLIN, 0};
