@@ -513,9 +513,17 @@ int main(int argc, char **argv) {
         int r = daemonctx_ready(g_ctx, &err);
         say("ready %d\n", r);
     }
-    for (;;) {
-        pause();
-        if (got_signal && exit_after_signal)
-            exit(0);
+    if (exit_after_signal) {
+        /* Signals blocked between the check and the wait, so that one
+         * arriving just before it is not lost (sigsuspend unblocks them
+         * atomically). */
+        sigset_t all, waiting;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, &waiting);
+        while (!got_signal)
+            sigsuspend(&waiting);
+        exit(0);
     }
+    for (;;)
+        pause();
 }
