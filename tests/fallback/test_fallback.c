@@ -1,0 +1,383 @@
+/*
+ * The fallback paths, each forced for real.
+ *
+ * dcx-seccomp installs a seccomp filter that makes chosen system calls fail
+ * with ENOSYS (an old kernel) or EPERM (a container profile), then execs the
+ * daemon; the filter is inherited by every process the daemon forks. A
+ * chroot without /proc takes away the second way of finding open fds. Each
+ * test then checks from outside, in /proc/PID/fd, that the daemon holds
+ * exactly the fds it should (stdio on /dev/null, the kept ones, the pidfile
+ * lock), that the decoys are gone, and that the daemon works: the pidfile
+ * names it, its lock is held, SIGTERM removes it.
+ *
+ * How the path taken shows: a decoy above the soft RLIMIT_NOFILE is closed by
+ * close_range and by the /proc/self/fd walk, but a loop to the soft limit
+ * cannot reach it.
+ *
+ * The library uses flock() for its pidfile, not OFD locks, so there is no
+ * "no OFD locks" fallback to force.
+ */
+#include <daemonctx.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "eco.h"
+
+#define REPORT_FD 9
+#define KEEP_FD 6
+#define SOFT_NOFILE 256
+#define ABOVE_SOFT 600
+static const int decoys_below[] = {3, 4, 5, 7, 8, 20, 200, SOFT_NOFILE - 1};
+
+enum close_path { CLOSE_RANGE, PROC_WALK, RLIMIT_LOOP };
+
+struct run {
+    const char *dir, *pidfile, *kept_path, *jail;
+    int report;     /* our end of the daemon's report pipe */
+    pid_t invoker;
+    pid_t daemon;
+    int status;     /* the invoker's */
+    char *err;      /* the invoker's stderr */
+};
+
+/* "dcx-seccomp --deny=... -- fb-daemon ARGS..." (no dcx-seccomp without DENY). */
+static void fb_command(eco_cmd *c, const char *const *deny)
+{
+    eco_cmd_init(c, (const char *)NULL);
+    if (deny && deny[0]) {
+        eco_cmd_arg(c, eco_env("DCX_SECCOMP"));
+        for (const char *const *d = deny; *d; d++)
+            eco_cmd_arg(c, eco_fmt("--deny=%s", *d));
+        eco_cmd_arg(c, "--");
+    }
+    eco_cmd_arg(c, eco_env("FB_DAEMON"));
+    eco_cmd_env(c, "NOTIFY_SOCKET");
+    eco_cmd_env(c, "INVOCATION_ID");
+    eco_cmd_env(c, "LISTEN_PID");
+}
+
+/* Start fb-daemon in MODE under DENY; returns once the invoker has ended. */
+static void start(struct run *r, const char *const *deny, const char *mode, bool jail, const char *extra)
+{
+    memset(r, 0, sizeof *r);
+    r->dir = eco_tmpdir();
+    r->pidfile = eco_fmt("%s/fb.pid", r->dir);
+    r->kept_path = eco_fmt("%s/kept", r->dir);
+    eco_write_file(r->kept_path, "kept\n", 0644);
+    int kept = (int)ECO_SYS(open(r->kept_path, O_RDONLY | O_CLOEXEC));
+    int p[2];
+    ECO_SYS(pipe2(p, O_CLOEXEC));
+    r->report = p[0];
+
+    eco_cmd c;
+    fb_command(&c, deny);
+    eco_cmd_arg(&c, eco_fmt("--pidfile=%s", r->pidfile));
+    eco_cmd_arg(&c, eco_fmt("--report=%d", REPORT_FD));
+    eco_cmd_arg(&c, eco_fmt("--keep=%d", KEEP_FD));
+    eco_cmd_arg(&c, eco_fmt("--mode=%s", mode));
+    for (size_t i = 0; i < sizeof decoys_below / sizeof decoys_below[0]; i++)
+        eco_cmd_arg(&c, eco_fmt("--decoy=%d", decoys_below[i]));
+    eco_cmd_arg(&c, eco_fmt("--decoy=%d", ABOVE_SOFT));
+    eco_cmd_arg(&c, eco_fmt("--nofile=%d", SOFT_NOFILE));
+    if (jail) {
+        if (!eco_is_root())
+            eco_skip("a chroot needs root");
+        /* An empty directory: no /proc, no /dev (the library opens /dev/null
+         * before the chroot). */
+        r->jail = eco_fmt("%s/jail", r->dir);
+        ECO_SYS(mkdir(r->jail, 0755));
+        eco_cmd_arg(&c, eco_fmt("--chroot=%s", r->jail));
+    }
+    if (extra)
+        eco_cmd_arg(&c, extra);
+    eco_cmd_fd(&c, REPORT_FD, p[1]);
+    eco_cmd_fd(&c, KEEP_FD, kept);
+    r->invoker = eco_spawn(&c);
+    (void)close(p[1]);
+    (void)close(kept);
+    r->status = eco_finish(&c, NULL, &r->err);
+    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == ECO_SKIP_CODE)
+        eco_skip("%s", r->err);
+}
+
+static pid_t read_daemon_pid(struct run *r)
+{
+    char *line = eco_read_line(r->report, eco_timeout_ms());
+    ECO_ASSERT_MSG(line, "the daemon never reported its PID (invoker %s: %s)", eco_status_text(r->status), r->err);
+    r->daemon = (pid_t)atoi(line);
+    ECO_ASSERT(r->daemon > 0);
+    return r->daemon;
+}
+
+static void expect_up(struct run *r)
+{
+    ECO_ASSERT_MSG(ECO_EXITED(r->status, 0), "the invoker %s: %s", eco_status_text(r->status), r->err);
+    (void)read_daemon_pid(r);
+    ECO_ASSERT(eco_alive(r->daemon));
+}
+
+static const char *dirname_of(const char *path)
+{
+    char *d = eco_fmt("%s", path);
+    *strrchr(d, '/') = '\0';
+    return d;
+}
+
+/* /proc/PID/fd: stdio on /dev/null, the report pipe, the kept file, the
+ * pidfile's lock (and its directory), nothing else. */
+static void expect_exact_fds(const struct run *r, enum close_path path)
+{
+    eco_fdlist l;
+    eco_proc_fds(r->daemon, &l);
+    size_t pidfile_fds = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        int fd = l.fd[i];
+        const char *t = l.target[i];
+        eco_log("daemon fd %d -> %s", fd, t);
+        if (fd <= 2) {
+            ECO_ASSERT_MSG(strcmp(t, "/dev/null") == 0, "fd %d -> %s, expected /dev/null", fd, t);
+        } else if (fd == REPORT_FD) {
+            ECO_ASSERT_MSG(strncmp(t, "pipe:", 5) == 0, "fd %d -> %s, expected the report pipe", fd, t);
+        } else if (fd == KEEP_FD) {
+            ECO_ASSERT_STR_EQ(t, r->kept_path);
+        } else if (strcmp(t, r->pidfile) == 0 || strcmp(t, dirname_of(r->pidfile)) == 0) {
+            pidfile_fds++;
+        } else if (fd == ABOVE_SOFT && path == RLIMIT_LOOP) {
+            /* Out of the loop's reach: the mark that the loop ran. */
+            eco_log("fd %d above the soft limit %d stayed open: the RLIMIT_NOFILE loop ran", fd, SOFT_NOFILE);
+        } else {
+            ECO_FAIL("the daemon still holds fd %d -> %s", fd, t);
+        }
+    }
+    for (int fd = 0; fd <= 2; fd++)
+        ECO_ASSERT_MSG(eco_fd_target(&l, fd), "fd %d is closed", fd);
+    ECO_ASSERT_MSG(eco_fd_target(&l, REPORT_FD), "the kept report fd %d was closed", REPORT_FD);
+    ECO_ASSERT_MSG(eco_fd_target(&l, KEEP_FD), "the kept fd %d was closed", KEEP_FD);
+    ECO_ASSERT_MSG(pidfile_fds >= 1 && pidfile_fds <= 2, "%zu fds on the pidfile and its directory", pidfile_fds);
+    if (path == RLIMIT_LOOP)
+        ECO_ASSERT_MSG(eco_fd_target(&l, ABOVE_SOFT),
+                       "fd %d (above the soft limit) was closed: the loop did not run, close_range or /proc did",
+                       ABOVE_SOFT);
+}
+
+/* The daemon works: its pidfile names it and is locked; SIGTERM ends it
+ * through the terminate action, which removes the pidfile (from inside a
+ * chroot too). */
+static void expect_working_then_stop(struct run *r)
+{
+    ECO_ASSERT_STR_EQ(eco_read_file(r->pidfile), eco_fmt("%d\n", (int)r->daemon));
+    pid_t pid = 0;
+    daemonctx_error err;
+    ECO_ASSERT_INT_EQ(daemonctx_pidfile_inspect(r->pidfile, &pid, &err), DAEMONCTX_PIDFILE_RUNNING);
+    ECO_ASSERT_INT_EQ(pid, r->daemon);
+    ECO_ASSERT_INT_EQ(eco_ppid(r->daemon), getpid()); /* our child: we are the subreaper */
+    ECO_SYS(kill(r->daemon, SIGTERM));
+    int st = eco_reap(r->daemon, eco_timeout_ms());
+    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", eco_status_text(st));
+    ECO_ASSERT_MSG(!eco_exists(r->pidfile), "pidfile %s left behind", r->pidfile);
+}
+
+static void close_fds_case(const char *deny_spec, bool jail, enum close_path path)
+{
+    const char *deny[] = {deny_spec, NULL};
+    struct run r;
+    start(&r, deny, "open", jail, NULL);
+    expect_up(&r);
+    expect_exact_fds(&r, path);
+    expect_working_then_stop(&r);
+}
+
+ECO_TEST(seccomp_filter_makes_calls_fail_with_enosys_and_eperm)
+{
+    eco_cmd c;
+    eco_cmd_init(&c, eco_env("DCX_SECCOMP"), "--deny=close_range:ENOSYS", "--deny=pidfd_open:EPERM", "--probe",
+                 (const char *)NULL);
+    char *out, *err;
+    int st = eco_run(&c, &out, &err);
+    if (ECO_EXITED(st, ECO_SKIP_CODE))
+        eco_skip("%s", err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "dcx-seccomp %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_STR_EQ(out, "close_range=ENOSYS\npidfd_open=EPERM\n");
+}
+
+/* The control: nothing denied, close_range closes all but the kept fds. */
+ECO_TEST(close_fds_with_close_range_closes_all_not_kept)
+{
+    close_fds_case(NULL, false, CLOSE_RANGE);
+}
+
+ECO_TEST(close_fds_walks_proc_when_close_range_is_enosys)
+{
+    close_fds_case("close_range:ENOSYS", false, PROC_WALK);
+}
+
+ECO_TEST(close_fds_walks_proc_when_close_range_is_eperm)
+{
+    close_fds_case("close_range:EPERM", false, PROC_WALK);
+}
+
+ECO_TEST(close_fds_loops_to_rlimit_when_close_range_is_enosys_and_no_proc)
+{
+    close_fds_case("close_range:ENOSYS", true, RLIMIT_LOOP);
+}
+
+ECO_TEST(close_fds_loops_to_rlimit_when_close_range_is_eperm_and_no_proc)
+{
+    close_fds_case("close_range:EPERM", true, RLIMIT_LOOP);
+}
+
+/* No pidfd: a daemon that dies before it is ready is still reported with
+ * its exit status (the invoker's blocking waitpid), and nothing is left. */
+static void death_without_pidfd(const char *deny_spec)
+{
+    const char *deny[] = {deny_spec, NULL};
+    struct run r;
+    start(&r, deny, "die-before-ready", false, NULL);
+    ECO_ASSERT_MSG(ECO_EXITED(r.status, 1), "the invoker %s: %s", eco_status_text(r.status), r.err);
+    pid_t pid = read_daemon_pid(&r);
+    ECO_ASSERT_STR_EQ(r.err, eco_fmt("fb-daemon: died: daemon PID %d exited with status 7 before it was ready\n",
+                                     (int)pid));
+    ECO_ASSERT_MSG(!eco_exists(r.pidfile), "pidfile left behind");
+    ECO_ASSERT(!eco_alive(pid));
+}
+
+ECO_TEST(invoker_reports_death_before_ready_with_pidfd)
+{
+    death_without_pidfd(NULL);
+}
+
+ECO_TEST(invoker_reports_death_before_ready_when_pidfd_open_is_enosys)
+{
+    death_without_pidfd("pidfd_open:ENOSYS");
+}
+
+ECO_TEST(invoker_reports_death_before_ready_when_pidfd_open_is_eperm)
+{
+    death_without_pidfd("pidfd_open:EPERM");
+}
+
+/* No pidfd: the daemon's own error still comes back, the daemon is reaped. */
+ECO_TEST(invoker_reports_daemon_error_when_pidfd_open_is_enosys)
+{
+    const char *deny[] = {"pidfd_open:ENOSYS", NULL};
+    struct run r;
+    start(&r, deny, "error-before-ready", false, NULL);
+    ECO_ASSERT_MSG(ECO_EXITED(r.status, 1), "the invoker %s: %s", eco_status_text(r.status), r.err);
+    pid_t pid = read_daemon_pid(&r);
+    ECO_ASSERT_STR_EQ(r.err, eco_fmt("fb-daemon: fb: fb-daemon %d: the port is taken\n", (int)pid));
+    ECO_ASSERT_MSG(!eco_exists(r.pidfile), "pidfile left behind");
+    ECO_ASSERT(!eco_alive(pid));
+}
+
+/* A daemon that never gets ready is killed at the timeout, and open() fails
+ * then - with or without a pidfd to wait on. The invoker must end within
+ * the timeout plus a margin, not whenever the daemon chooses to. */
+static void timeout_kills(const char *deny_spec)
+{
+    const char *deny[] = {deny_spec, NULL};
+    int p[2];
+    ECO_SYS(pipe2(p, O_CLOEXEC));
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/fb.pid", dir);
+    eco_cmd c;
+    fb_command(&c, deny);
+    eco_cmd_arg(&c, eco_fmt("--pidfile=%s", pidfile));
+    eco_cmd_arg(&c, eco_fmt("--report=%d", REPORT_FD));
+    eco_cmd_arg(&c, "--mode=never-ready");
+    eco_cmd_arg(&c, "--timeout-ms=300");
+    eco_cmd_fd(&c, REPORT_FD, p[1]);
+    int64_t t0 = eco_now_ms();
+    pid_t invoker = eco_spawn(&c);
+    (void)close(p[1]);
+    char *line = eco_read_line(p[0], eco_timeout_ms());
+    ECO_ASSERT(line);
+    pid_t daemon = (pid_t)atoi(line);
+    /* 300 ms of timeout; 5 s is plenty for the kill and the reap. */
+    ECO_ASSERT_MSG(eco_wait_gone(invoker, 5000),
+                   "open() did not return within 5 s of a 300 ms timeout (daemon PID %d still %s)", (int)daemon,
+                   eco_alive(daemon) ? "alive: nobody killed it" : "gone");
+    char *err;
+    int st = eco_finish(&c, NULL, &err);
+    eco_log("invoker ended after %lld ms: %s", (long long)(eco_now_ms() - t0), err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 1), "the invoker %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, eco_fmt("daemon PID %d was not ready within 300 ms; it was killed", (int)daemon));
+    ECO_ASSERT_MSG(!eco_alive(daemon), "the unready daemon PID %d was left running", (int)daemon);
+    ECO_ASSERT_MSG(!eco_exists(pidfile), "pidfile left behind");
+}
+
+ECO_TEST(invoker_kills_unready_daemon_at_timeout_with_pidfd)
+{
+    timeout_kills(NULL);
+}
+
+ECO_TEST(invoker_kills_unready_daemon_at_timeout_when_pidfd_open_is_enosys)
+{
+    timeout_kills("pidfd_open:ENOSYS");
+}
+
+/* The command, black-box, without close_range: PROGRAM gets stdio, the
+ * pidfile lock and nothing else of what daemonctx inherited. */
+static void cli_without_close_range(const char *deny_spec)
+{
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/cli.pid", dir);
+    const char *fifo = eco_fmt("%s/announce", dir);
+    ECO_SYS(mkfifo(fifo, 0600));
+    int ann = (int)ECO_SYS(open(fifo, O_RDWR | O_CLOEXEC));
+    int decoy = (int)ECO_SYS(open("/dev/zero", O_RDONLY | O_CLOEXEC));
+    eco_cmd c;
+    eco_cmd_init(&c, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "start",
+                 eco_fmt("--pidfile=%s", pidfile), "--", eco_env("SVC_PROG"), eco_fmt("--announce=%s", fifo),
+                 (const char *)NULL);
+    eco_cmd_env(&c, "NOTIFY_SOCKET");
+    eco_cmd_env(&c, "INVOCATION_ID");
+    const int decoys[] = {4, 5, 7, 33, 250};
+    for (size_t i = 0; i < sizeof decoys / sizeof decoys[0]; i++)
+        eco_cmd_fd(&c, decoys[i], decoy);
+    char *err;
+    int st = eco_run(&c, NULL, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
+    char *line = eco_read_line(ann, eco_timeout_ms());
+    ECO_ASSERT(line);
+    pid_t pid = (pid_t)atoi(line);
+    eco_fdlist l;
+    eco_proc_fds(pid, &l);
+    bool lock = false;
+    for (size_t i = 0; i < l.n; i++) {
+        eco_log("program fd %d -> %s", l.fd[i], l.target[i]);
+        if (l.fd[i] <= 2)
+            ECO_ASSERT_STR_EQ(l.target[i], "/dev/null");
+        else if (strcmp(l.target[i], pidfile) == 0)
+            lock = true;
+        else if (strcmp(l.target[i], fifo) == 0)
+            continue; /* svc-prog's own, opened after exec */
+        else
+            ECO_FAIL("PROGRAM inherited fd %d -> %s", l.fd[i], l.target[i]);
+    }
+    ECO_ASSERT_MSG(lock, "PROGRAM does not hold the pidfile lock");
+    eco_cmd s;
+    eco_cmd_init(&s, eco_env("DAEMONCTX"), "stop", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    st = eco_run(&s, NULL, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx stop %s: %s", eco_status_text(st), err);
+    ECO_ASSERT(!eco_alive(pid));
+}
+
+ECO_TEST(cli_start_closes_inherited_fds_when_close_range_is_enosys)
+{
+    cli_without_close_range("close_range:ENOSYS");
+}
+
+ECO_TEST(cli_start_closes_inherited_fds_when_close_range_is_eperm)
+{
+    cli_without_close_range("close_range:EPERM");
+}
+
+ECO_MAIN
