@@ -13,7 +13,7 @@ pc=$(find "$tmp/prefix" -name daemonctx.pc)
 export PKG_CONFIG_PATH="$(dirname "$pc")"
 # shellcheck disable=SC2046
 # shellcheck disable=SC2086
-cc -std=c99 -Wall -Werror $extra_cflags -o "$tmp/consumer" "$here/consumer.c" $(pkg-config --cflags --libs daemonctx)
+"${CC:-cc}" -std=c99 -Wall -Werror $extra_cflags -o "$tmp/consumer" "$here/consumer.c" $(pkg-config --cflags --libs daemonctx)
 libdir=$(pkg-config --variable=libdir daemonctx)
 out=$(LD_LIBRARY_PATH="$libdir" "$tmp/consumer" "$tmp/consumer.pid")
 expected="$(pkg-config --modversion daemonctx) ok"
