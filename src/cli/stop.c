@@ -6,7 +6,8 @@
  * unrelated process is never signalled); the checks are made on a pidfd taken
  * first and still alive afterwards, so they are about the process we signal.
  * Waiting is a poll() on the pidfd (readable once the process has exited, a
- * zombie included): no sleep loop. */
+ * zombie included), or without pidfds a blocking wait for the pidfile's lock:
+ * no sleep loop. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,23 +216,101 @@ out:
     return r;
 }
 
+/* The process to stop: through a pidfd when the kernel has them; without
+ * (kernel < 5.3, a seccomp filter) through its PID, and its end is the
+ * release of the pidfile's lock (a dead process, a zombie included, holds
+ * no lock). */
+struct target {
+    pid_t pid;
+    int pidfd; /* -1: no pidfd */
+    const char *path;
+};
+
+static int target_signal(const struct target *t, int signo)
+{
+    return t->pidfd >= 0 ? pidfd_signal(t->pidfd, signo) : kill(t->pid, signo);
+}
+
+static void on_alarm(int signo)
+{
+    (void)signo; /* only there to interrupt flock() */
+}
+
+/* 1 the lock on PATH is free (or PATH is gone), 0 still held at DEADLINE,
+ * -errno. A blocking flock() bounded by a timer: an event, not a poll loop. */
+static int wait_lock_released(const char *path, long long deadline)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 1 : -errno;
+    struct sigaction alarm_action, old_action;
+    memset(&alarm_action, 0, sizeof alarm_action);
+    alarm_action.sa_handler = on_alarm; /* no SA_RESTART: flock() returns EINTR */
+    struct itimerval old_timer, none = {{0, 0}, {0, 0}};
+    int r;
+    if (sigaction(SIGALRM, &alarm_action, &old_action) < 0) {
+        r = -errno;
+        goto out;
+    }
+    for (;;) {
+        long long left = deadline - monotonic_ms();
+        int op = LOCK_SH | (left > 0 ? 0 : LOCK_NB);
+        if (left > 0) {
+            struct itimerval t = {{0, 0}, {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000}};
+            if (setitimer(ITIMER_REAL, &t, &old_timer) < 0) {
+                r = -errno;
+                break;
+            }
+        }
+        int l = flock(fd, op);
+        int e = errno;
+        if (left > 0)
+            (void)setitimer(ITIMER_REAL, &none, NULL);
+        if (l == 0) {
+            (void)flock(fd, LOCK_UN);
+            r = 1;
+            break;
+        }
+        if (e == EWOULDBLOCK || (e == EINTR && monotonic_ms() >= deadline)) {
+            r = 0;
+            break;
+        }
+        if (e != EINTR) {
+            r = -e;
+            break;
+        }
+    }
+    (void)sigaction(SIGALRM, &old_action, NULL);
+out:
+    close_fd(fd);
+    return r;
+}
+
+/* 1 the process ended, 0 not by DEADLINE, -errno. */
+static int target_wait(const struct target *t, long long deadline)
+{
+    if (t->pidfd >= 0)
+        return poll_one(t->pidfd, POLLIN, deadline);
+    return wait_lock_released(t->path, deadline);
+}
+
 /* 1 the process ended, 0 still running at the end of the schedule, -errno. */
-static int run_schedule(const struct stop_opts *so, int pidfd, pid_t pid)
+static int run_schedule(const struct stop_opts *so, const struct target *t)
 {
     for (size_t i = 0; i < so->n; i++) {
         const struct step *st = &so->schedule[i];
         if (st->signo > 0) {
-            if (pidfd_signal(pidfd, st->signo) < 0)
+            if (target_signal(t, st->signo) < 0)
                 return errno == ESRCH ? 1 : -errno;
             const char *name = signal_name(st->signo);
-            print_verbose(so->verbose, "sent SIG%s to PID %d", name ? name : "?", (int)pid);
+            print_verbose(so->verbose, "sent SIG%s to PID %d", name ? name : "?", (int)t->pid);
             continue;
         }
-        int n = poll_one(pidfd, POLLIN, monotonic_ms() + st->ms);
+        int n = target_wait(t, monotonic_ms() + st->ms);
         if (n != 0)
-            return n > 0 ? 1 : -errno;
+            return n > 0 ? 1 : n;
     }
-    return poll_one(pidfd, POLLIN, 0) > 0;
+    return target_wait(t, monotonic_ms()) > 0;
 }
 
 enum outcome { STOPPED, LOOK_AGAIN, STILL_RUNNING, FAILED };
@@ -242,27 +324,34 @@ static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
         print_error("pidfile '%s': %s", so->path, strerror(errno));
         return FAILED;
     }
-    int pidfd = pidfd_open_pid(pid);
-    if (pidfd < 0) {
+    struct target t = {.pid = pid, .pidfd = pidfd_open_pid(pid), .path = so->path};
+    if (t.pidfd < 0) {
         if (errno == ESRCH)
             return LOOK_AGAIN;
-        print_error("cannot watch PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(errno));
-        return FAILED;
+        if (errno != ENOSYS && errno != EPERM) {
+            print_error("cannot watch PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(errno));
+            return FAILED;
+        }
+        print_verbose(so->verbose, "no pidfd (%s): signalling PID %d, waiting on the pidfile lock",
+                      strerror(errno), (int)pid);
     }
     int r = holds_file(pid, st.st_dev, st.st_ino);
-    if (r == 0 && poll_one(pidfd, POLLIN, 0) == 0) {
-        close_fd(pidfd);
+    if (r == 0 && target_wait(&t, monotonic_ms()) == 0) {
+        if (t.pidfd >= 0)
+            close_fd(t.pidfd);
         print_error("PID %d named by pidfile '%s' does not hold it open; not signalling it", (int)pid, so->path);
         return FAILED;
     }
-    if (r == 0 || pidfd_signal(pidfd, 0) < 0) { /* it ended meanwhile */
-        close_fd(pidfd);
+    if (r == 0 || target_signal(&t, 0) < 0) { /* it ended meanwhile */
+        if (t.pidfd >= 0)
+            close_fd(t.pidfd);
         return LOOK_AGAIN;
     }
     /* r < 0: /proc cannot tell (another user's process): the lock and the
      * PID are all we have, and the kernel decides whether we may signal. */
-    r = run_schedule(so, pidfd, pid);
-    close_fd(pidfd);
+    r = run_schedule(so, &t);
+    if (t.pidfd >= 0)
+        close_fd(t.pidfd);
     if (r < 0) {
         print_error("cannot signal PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(-r));
         return FAILED;

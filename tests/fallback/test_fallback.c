@@ -380,4 +380,48 @@ ECO_TEST(cli_start_closes_inherited_fds_when_close_range_is_eperm)
     cli_without_close_range("close_range:EPERM");
 }
 
+/* `daemonctx stop` without pidfds: it signals the PID (after the same
+ * checks) and learns of the end from the pidfile's lock, released by the
+ * dying program, not from a sleep loop. */
+static void cli_stop_without_pidfd(const char *deny_spec)
+{
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/stop.pid", dir);
+    const char *fifo = eco_fmt("%s/announce", dir);
+    ECO_SYS(mkfifo(fifo, 0600));
+    int ann = (int)ECO_SYS(open(fifo, O_RDWR | O_CLOEXEC));
+    eco_cmd c;
+    eco_cmd_init(&c, eco_env("DAEMONCTX"), "start", eco_fmt("--pidfile=%s", pidfile), "--", eco_env("SVC_PROG"),
+                 eco_fmt("--announce=%s", fifo), (const char *)NULL);
+    eco_cmd_env(&c, "NOTIFY_SOCKET");
+    eco_cmd_env(&c, "INVOCATION_ID");
+    char *err;
+    int st = eco_run(&c, NULL, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
+    char *line = eco_read_line(ann, eco_timeout_ms());
+    ECO_ASSERT(line);
+    pid_t pid = (pid_t)atoi(line);
+    ECO_ASSERT(eco_alive(pid));
+
+    eco_cmd s;
+    eco_cmd_init(&s, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "stop",
+                 "--verbose", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    st = eco_run(&s, NULL, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx stop %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, "no pidfd");
+    ECO_ASSERT_CONTAINS(err, "stopped");
+    ECO_ASSERT(!eco_alive(pid));
+    ECO_ASSERT(!eco_exists(pidfile));
+}
+
+ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_enosys)
+{
+    cli_stop_without_pidfd("pidfd_open:ENOSYS");
+}
+
+ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_eperm)
+{
+    cli_stop_without_pidfd("pidfd_open:EPERM");
+}
+
 ECO_MAIN
