@@ -95,6 +95,8 @@ struct launch {
 /* main.c */
 int print_help(void);
 void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The usage error for what getopt_long() returned as C ('?' or ':'). */
+void getopt_usage_error(int c, char **argv);
 void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void print_verbose(bool verbose, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -87,6 +87,16 @@ void usage_error(const char *fmt, ...)
     (void)dprintf(2, "%s: %s\nTry '%s --help'.\n", cli_name, line, cli_name);
 }
 
+void getopt_usage_error(int c, char **argv)
+{
+    if (c == ':')
+        usage_error("option '%s' needs a value", argv[optind - 1]);
+    else if (optopt)
+        usage_error("unknown option '-%c'", optopt);
+    else
+        usage_error("unknown option '%s'", argv[optind - 1]);
+}
+
 void print_verbose(bool verbose, const char *fmt, ...)
 {
     if (!verbose)

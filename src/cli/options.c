@@ -238,14 +238,8 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             break;
         case OPT_HELP:
             return print_help() == 0 ? 1 : -2;
-        case ':':
-            usage_error("option '%s' needs a value", argv[optind - 1]);
-            return -1;
-        default:
-            if (optopt)
-                usage_error("unknown option '-%c'", optopt);
-            else
-                usage_error("unknown option '%s'", argv[optind - 1]);
+        default: /* '?' or ':' */
+            getopt_usage_error(c, argv);
             return -1;
         }
     }

@@ -47,14 +47,8 @@ int cmd_status(int argc, char **argv)
             break;
         case 'h':
             return print_help();
-        case ':':
-            usage_error("option '%s' needs a value", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            if (optopt)
-                usage_error("unknown option '-%c'", optopt);
-            else
-                usage_error("unknown option '%s'", argv[optind - 1]);
+        default: /* '?' or ':' */
+            getopt_usage_error(c, argv);
             return EXIT_USAGE;
         }
     }

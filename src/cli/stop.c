@@ -123,14 +123,8 @@ static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
             break;
         case 'h':
             return print_help() == 0 ? 1 : -1;
-        case ':':
-            usage_error("option '%s' needs a value", argv[optind - 1]);
-            return -1;
-        default:
-            if (optopt)
-                usage_error("unknown option '-%c'", optopt);
-            else
-                usage_error("unknown option '%s'", argv[optind - 1]);
+        default: /* '?' or ':' */
+            getopt_usage_error(c, argv);
             return -1;
         }
     }
