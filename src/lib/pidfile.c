@@ -290,16 +290,27 @@ int daemonctx_pidfile_allow_shared_directory(daemonctx_pidfile *pf, bool allow)
     return 0;
 }
 
-static int open_pidfile(daemonctx_pidfile *pf, daemonctx_error *err)
+/* *CREATED tells whether this call made the file: a failed attempt removes
+ * what it created, and only that. */
+static int open_pidfile(daemonctx_pidfile *pf, bool *created, daemonctx_error *err)
 {
     /* O_NOFOLLOW: a planted symlink must not make root write into the file it
      * points to. O_NONBLOCK: a planted FIFO must not hang open(). No O_TRUNC:
      * that would wipe a running daemon's PID before we learn it is locked. */
     const int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
     int fd;
-    do
-        fd = openat(pf->dirfd, pf->base, flags | O_CREAT, 0644);
-    while (fd < 0 && errno == EINTR);
+    for (;;) {
+        *created = true;
+        fd = openat(pf->dirfd, pf->base, flags | O_CREAT | O_EXCL, 0644);
+        if (fd < 0 && errno == EEXIST) {
+            *created = false;
+            fd = openat(pf->dirfd, pf->base, flags);
+            if (fd < 0 && errno == ENOENT) /* removed in between: create it */
+                continue;
+        }
+        if (fd >= 0 || errno != EINTR)
+            break;
+    }
     if (fd >= 0 && (fd = dcx_fd_above_stdio(fd)) < 0)
         return dcx_fail(err, "pidfile", errno, "pidfile %s: cannot move its fd above 2: %m", pf->path);
     if (fd >= 0)
@@ -321,6 +332,7 @@ static int open_pidfile(daemonctx_pidfile *pf, daemonctx_error *err)
 int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
 {
     int r = 0, fd = -1;
+    bool created = false, held = false;
     if (pf->fd >= 0)
         return 0;
     if (pf->dirfd < 0) {
@@ -336,7 +348,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
     /* Retried when the file is replaced between open and lock: the lock we
      * got would then be on an inode no other starter can find. */
     for (int attempt = 0; attempt < 16; attempt++) {
-        fd = open_pidfile(pf, err);
+        fd = open_pidfile(pf, &created, err);
         if (fd < 0) {
             r = fd;
             goto fail;
@@ -363,14 +375,16 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
             l = flock(fd, LOCK_EX | LOCK_NB);
         while (l < 0 && errno == EINTR);
         if (l < 0) {
-            r = errno == EWOULDBLOCK ? refuse_held(pf, fd, &st, err)
-                                     : dcx_fail(err, "pidfile", errno, "cannot lock pidfile %s: %m", pf->path);
+            held = errno == EWOULDBLOCK;
+            r = held ? refuse_held(pf, fd, &st, err)
+                     : dcx_fail(err, "pidfile", errno, "cannot lock pidfile %s: %m", pf->path);
             goto fail;
         }
         if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st.st_dev ||
             now.st_ino != st.st_ino || st.st_nlink == 0) {
             dcx_close(fd);
             fd = -1;
+            created = false; /* not at the path any more: nothing of ours to remove */
             continue;
         }
         /* Explicit mode whatever the umask (PEP 3143's default umask 0 made
@@ -394,6 +408,14 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
     }
     r = dcx_fail(err, "pidfile", EAGAIN, "pidfile %s keeps being replaced while locking it", pf->path);
 fail:
+    /* A file this attempt created goes with it, unless another starter got
+     * its lock first (then it is theirs). */
+    if (fd >= 0 && created && !held) {
+        struct stat mine, there;
+        if (fstat(fd, &mine) == 0 && fstatat(pf->dirfd, pf->base, &there, AT_SYMLINK_NOFOLLOW) == 0 &&
+            mine.st_dev == there.st_dev && mine.st_ino == there.st_ino)
+            (void)unlinkat(pf->dirfd, pf->base, 0);
+    }
     if (fd >= 0)
         dcx_close(fd);
     dcx_close(pf->dirfd);
@@ -570,6 +592,11 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
             if (pid)
                 *pid = named;
             r = DAEMONCTX_PIDFILE_RUNNING;
+        } else if (holds == 0 && is_locked(fd, &st, &holder) == 0) {
+            /* The daemon ended while we looked: its lock went with it. */
+            if (pid)
+                *pid = named;
+            r = DAEMONCTX_PIDFILE_STALE;
         } else if (holder > 0 && (holds == 0 || holds == -EACCES || holds == -EPERM)) {
             r = dcx_fail(err, "pidfile", ESRCH, "pidfile %s names PID %d, but its lock was taken by PID %d", path,
                          (int)named, (int)holder);
