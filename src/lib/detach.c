@@ -136,8 +136,10 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
         }
         if (daemon > 0)
             _exit(0);
-        /* If the invoker is gone there is nobody to tell: carry on. */
-        (void)dcx_report_send(plan->report[1], DCX_REC_PID, getpid(), NULL);
+        /* The invoker is gone (killed while it waited): nobody asked for
+         * this daemon any more. */
+        if (dcx_report_send(plan->report[1], DCX_REC_PID, getpid(), NULL) < 0)
+            _exit(1);
         return 0;
     }
     dcx_close(plan->report[1]);

@@ -286,6 +286,15 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonct
         (void)kill(-child, SIGKILL);
         (void)kill(daemon, SIGKILL);
         (void)reap(daemon, &status, 0);
+    } else if (daemon <= 0 && got == ABORTED) {
+        /* Aborted before the daemon said who it is: it is still in the
+         * intermediate child's process group, and our child by now. */
+        if (kill(-child, SIGKILL) == 0) {
+            pid_t w;
+            do
+                w = waitpid(-child, &status, 0);
+            while (w > 0 || (w < 0 && errno == EINTR));
+        }
     }
     ctx->daemon_pid = 0;
     return r;
@@ -385,8 +394,13 @@ int daemonctx_execv(daemonctx *ctx, const char *path, char *const argv[], daemon
     dcx_clear(err);
     if (!ctx || !path || !argv)
         return dcx_fail(err, "exec", EINVAL, "daemonctx_execv() needs a context, a path and an argv");
-    if (ctx->report_fd >= 0)
-        (void)dcx_report_send(ctx->report_fd, DCX_REC_EXEC, getpid(), NULL);
+    if (ctx->report_fd >= 0) {
+        int r = dcx_report_send(ctx->report_fd, DCX_REC_EXEC, getpid(), NULL);
+        if (r < 0) { /* the invoker is gone: this start failed for whoever ran it */
+            close_report(ctx);
+            return dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+        }
+    }
     execv(path, argv);
     int r = dcx_fail(err, "exec", errno, "cannot execute %s: %m", path);
     if (ctx->report_fd >= 0)
