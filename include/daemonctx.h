@@ -36,7 +36,7 @@ extern "C" {
 /* ------------------------------------------------------------------ errors */
 
 #define DAEMONCTX_STEP_MAX 24
-#define DAEMONCTX_MESSAGE_MAX 232
+#define DAEMONCTX_MESSAGE_MAX 488
 
 /*
  * What failed and why. A plain value the caller owns: it is filled without
@@ -46,7 +46,8 @@ extern "C" {
  *   step    - the step that failed, one of the names listed in daemonctx(3)
  *             ("options", "pidfile", "fork", "setsid", "chroot", "chdir", ...)
  *   message - one line naming the path, user, fd or PID at fault and, when a
- *             system call failed, its error text
+ *             system call failed, its error text (a name over 160 bytes is
+ *             shortened in its middle, so the reason always fits)
  */
 typedef struct daemonctx_error {
     int errnum;

@@ -28,6 +28,28 @@ static void put(struct out *o, const char *s)
     o->buf[o->len] = '\0';
 }
 
+/* A name longer than a message can hold (a 5000-byte path) keeps its head
+ * and tail, so that the reason after it still fits. */
+#define CULPRIT_MAX 160
+static void put_culprit(struct out *o, const char *s)
+{
+    if (!s) {
+        put(o, "(null)");
+        return;
+    }
+    size_t len = strlen(s);
+    if (len <= CULPRIT_MAX) {
+        put(o, s);
+        return;
+    }
+    char head[CULPRIT_MAX / 2 + 1];
+    memcpy(head, s, CULPRIT_MAX / 2 - 2);
+    head[CULPRIT_MAX / 2 - 2] = '\0';
+    put(o, head);
+    put(o, "...");
+    put(o, s + len - (CULPRIT_MAX / 2 - 2));
+}
+
 static void put_unsigned(struct out *o, unsigned long v, unsigned base)
 {
     char tmp[24];
@@ -72,11 +94,9 @@ int dcx_vfail(daemonctx_error *err, const char *step, int errnum, const char *fm
                 continue;
             }
             switch (*++p) {
-            case 's': {
-                const char *s = va_arg(ap, const char *);
-                put(&o, s ? s : "(null)");
+            case 's':
+                put_culprit(&o, va_arg(ap, const char *));
                 break;
-            }
             case 'd':
                 put_signed(&o, va_arg(ap, int));
                 break;
