@@ -20,22 +20,6 @@ void dcx_close(int fd)
     errno = saved;
 }
 
-ssize_t dcx_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, p + done, len - done);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        done += (size_t)n;
-    }
-    return (ssize_t)done;
-}
-
 static bool kept(const int *keep, size_t n, int fd)
 {
     size_t lo = 0, hi = n;

@@ -144,6 +144,5 @@ int dcx_notify_ready(daemonctx_error *err);
 /* close() is not retried on EINTR: on Linux the fd is released either way,
  * and a retry could close an fd another thread just got. */
 void dcx_close(int fd);
-ssize_t dcx_write_all(int fd, const void *buf, size_t len);
 
 #endif

@@ -64,9 +64,8 @@ static int split_working_directory(const daemonctx *ctx, char *root, char *insid
     r = dcx_normalize_path(ctx->working_directory, wd, size);
     if (r >= 0) {
         size_t rl = strlen(root);
-        if (rl == 1) /* chroot "/" */
-            strcpy(inside, wd);
-        else if (strncmp(wd, root, rl) == 0 && (wd[rl] == '\0' || wd[rl] == '/'))
+        /* Under the root (chroot "/" has everything under it): strip it. */
+        if (rl > 1 && strncmp(wd, root, rl) == 0 && (wd[rl] == '\0' || wd[rl] == '/'))
             strcpy(inside, wd[rl] ? wd + rl : "/");
         else
             strcpy(inside, wd);
