@@ -1,5 +1,6 @@
 /* daemonctx: command dispatch, --help, --version, and the one-line message
  * helpers every command uses. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,25 +67,57 @@ int print_help(void)
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_SYSTEM;
 }
 
+/* Messages quote what the user gave verbatim, but must stay one line: a
+ * control character (a newline in a user name) is shown escaped. */
+static void one_line(const char *in, char *out, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 5 < size; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+/* Large enough for a culprit of any length the kernel would accept, and
+ * the reason after it. */
+#define LINE_MAX_BYTES 16384
+
+static void vprint_line(const char *hint, const char *fmt, va_list ap)
+{
+    static char raw[LINE_MAX_BYTES], line[LINE_MAX_BYTES];
+    (void)vsnprintf(raw, sizeof raw, fmt, ap);
+    one_line(raw, line, sizeof line);
+    /* One write, so concurrent starters' messages never interleave. */
+    if (hint)
+        (void)dprintf(2, "%s: %s\n%s", cli_name, line, hint);
+    else
+        (void)dprintf(2, "%s: %s\n", cli_name, line);
+}
+
 void print_error(const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof line, fmt, ap);
+    vprint_line(NULL, fmt, ap);
     va_end(ap);
-    /* One write, so concurrent starters' messages never interleave. */
-    (void)dprintf(2, "%s: %s\n", cli_name, line);
 }
 
 void usage_error(const char *fmt, ...)
 {
-    char line[1024];
+    char hint[64];
+    (void)snprintf(hint, sizeof hint, "Try '%s --help'.\n", cli_name);
     va_list ap;
     va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof line, fmt, ap);
+    vprint_line(hint, fmt, ap);
     va_end(ap);
-    (void)dprintf(2, "%s: %s\nTry '%s --help'.\n", cli_name, line, cli_name);
 }
 
 void getopt_usage_error(int c, char **argv)

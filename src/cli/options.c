@@ -155,6 +155,8 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             o->pidfile = optarg;
             break;
         case 'd':
+            if (!optarg || !*optarg)
+                return bad_value(c, index, "", "a directory");
             o->chdir = optarg;
             break;
         case 'r':

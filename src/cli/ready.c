@@ -333,9 +333,12 @@ int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct read
         kill_and_reap(pid, pidfd, &si);
     } else {
         memset(&si, 0, sizeof si);
-        (void)kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        /* Never kill(0) or kill(-N): that would be a process group. */
+        if (pid > 0) {
+            (void)kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
     }
     close_fd(pidfd);
     if (have_pidfile)

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -280,12 +281,41 @@ out:
     return r;
 }
 
+/* Whether PID is gone or a zombie, from /proc/PID/stat. */
+static bool ended(pid_t pid)
+{
+    char path[64], buf[512];
+    (void)snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close_fd(fd);
+    if (n <= 0)
+        return true;
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* 1 the process ended, 0 not by DEADLINE, -errno. */
 static int target_wait(const struct target *t, long long deadline)
 {
     if (t->pidfd >= 0)
         return poll_one(t->pidfd, POLLIN, deadline);
-    return wait_lock_released(t->path, deadline);
+    int r = wait_lock_released(t->path, deadline);
+    if (r <= 0)
+        return r;
+    /* The lock goes when the dying process closes its files, a moment
+     * before it becomes a zombie: wait out that moment, which no event
+     * marks without a pidfd. A process still there after it dropped its
+     * lock some other way is not ended: the schedule goes on. */
+    for (long long spin_end = monotonic_ms() + 100; !ended(t->pid);) {
+        if (monotonic_ms() >= spin_end)
+            return 0;
+        (void)sched_yield();
+    }
+    return 1;
 }
 
 /* 1 the process ended, 0 still running at the end of the schedule, -errno. */
