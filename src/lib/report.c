@@ -202,8 +202,10 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
                           (int)*daemon, ctx->timeout_ms);
             return ABORTED;
         }
-        if (sig->fd >= 0 && (p[1].revents & POLLIN)) {
-            int signo = stop_signals_take(sig);
+        /* What the daemon said first: a signal that comes with the news
+         * that the daemon is up no longer interrupts its start. */
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            int signo = sig->fd >= 0 && (p[1].revents & POLLIN) ? stop_signals_take(sig) : 0;
             if (signo > 0) {
                 plan->interrupted_by = signo;
                 *r = dcx_fail(err, "interrupted", EINTR,
@@ -211,9 +213,8 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
                               (int)*daemon);
                 return ABORTED;
             }
-        }
-        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
+        }
         struct dcx_record rec;
         ssize_t got = recv(plan->report[0], &rec, sizeof rec, 0);
         if (got < 0 && errno == EINTR)
