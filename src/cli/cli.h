@@ -81,6 +81,7 @@ struct launch {
     char *cwd;      /* working directory inside the new root */
     char *program;  /* what to pass to execv, inside the new root */
     int stdio_fd[3];
+    bool stdio_created[3]; /* this start created the output file */
     int syslog_fd;  /* connected to /dev/log, or -1 */
     int lock_fd;    /* where PROGRAM inherits the pidfile lock, or -1 */
     int err_fd;     /* the invoker's stderr, for errors after open() without a fork; or -1 */
@@ -115,6 +116,9 @@ int parse_start_options(int argc, char **argv, struct start_opts *o);
 int resolve_identity(const struct start_opts *o, struct launch *l);
 int resolve_directories(const struct start_opts *o, struct launch *l);
 int resolve_program(const struct start_opts *o, struct launch *l);
+/* After a failed start: remove the output files it created, if still empty
+ * (a file the program wrote to says why it failed, and stays). */
+void remove_created_outputs(const struct start_opts *o, const struct launch *l);
 int open_stdio_files(const struct start_opts *o, struct launch *l);
 int check_stdio_files(const struct start_opts *o);
 

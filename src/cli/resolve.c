@@ -276,17 +276,20 @@ static const char *const stream_names[3] = {"stdin", "stdout", "stderr"};
 
 /* Output files are created 0640 whatever our umask: a log readable by the
  * world is a leak, one unreadable by its group a nuisance. */
-static int open_output(const char *path)
+static int open_output(const char *path, bool *created)
 {
     int fd;
+    *created = false;
     const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY;
     do
         fd = open(path, flags | O_CREAT | O_EXCL, 0640);
     while (fd < 0 && errno == EINTR);
     if (fd >= 0) {
+        *created = true;
         if (fchmod(fd, 0640) < 0) {
             int e = errno;
             close_fd(fd);
+            (void)unlink(path);
             errno = e;
             return -1;
         }
@@ -312,7 +315,7 @@ int open_stdio_files(const struct start_opts *o, struct launch *l)
                 fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
             while (fd < 0 && errno == EINTR);
         } else {
-            fd = open_output(path);
+            fd = open_output(path, &l->stdio_created[i]);
         }
         if (fd < 0) {
             print_error("cannot open %s file '%s': %s", stream_names[i], path, strerror(errno));
@@ -321,6 +324,20 @@ int open_stdio_files(const struct start_opts *o, struct launch *l)
         l->stdio_fd[i] = fd;
     }
     return 0;
+}
+
+void remove_created_outputs(const struct start_opts *o, const struct launch *l)
+{
+    for (int i = 1; i < 3; i++) {
+        struct stat at, held;
+        if (!l->stdio_created[i] || l->stdio_fd[i] < 0 || (i == 2 && l->stdio_created[1] &&
+                                                           o->stdio_path[1] && strcmp(o->stdio_path[1], o->stdio_path[2]) == 0))
+            continue;
+        /* Only the very file we created, and only if nothing was written. */
+        if (fstat(l->stdio_fd[i], &held) == 0 && lstat(o->stdio_path[i], &at) == 0 && at.st_dev == held.st_dev &&
+            at.st_ino == held.st_ino && held.st_size == 0)
+            (void)unlink(o->stdio_path[i]);
+    }
 }
 
 /* --dry-run: the same checks without creating anything. */

@@ -300,6 +300,8 @@ int cmd_start(int argc, char **argv)
 
     int r = parse_start_options(argc, argv, &o);
     r = r == 0 ? start(&o, &l, &rs) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
+    if (r != EXIT_OK)
+        remove_created_outputs(&o, &l);
 
     /* The invoker is done (the daemon never gets here). The pidfile object
      * was abandoned by a successful open() or cleaned up by a failed one, so
