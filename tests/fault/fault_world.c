@@ -217,6 +217,22 @@ void fw_clean(fw_world *w)
     event_pipe[0] = -1;
 }
 
+/* A process with SIGKILL pending (the death signal of a supervisor that
+ * was just killed) is already dead: only not yet reaped. */
+static bool being_killed(pid_t pid)
+{
+    char *st = tu_read_file(tu_fmt("/proc/%d/status", (int)pid));
+    if (!st)
+        return true;
+    const unsigned long long kill_bit = 1ULL << (SIGKILL - 1);
+    for (const char *key = "SigPnd:", *p; key; key = strcmp(key, "SigPnd:") == 0 ? "ShdPnd:" : NULL) {
+        p = strstr(st, key);
+        if (p && (strtoull(p + strlen(key), NULL, 16) & kill_bit))
+            return true;
+    }
+    return false;
+}
+
 static const char *left_behind(const pid_t *allowed, size_t nallowed)
 {
     rel_desc d[256];
@@ -226,7 +242,7 @@ static const char *left_behind(const pid_t *allowed, size_t nallowed)
         bool ok = false;
         for (size_t j = 0; j < nallowed; j++)
             ok |= d[i].pid == allowed[j];
-        if (ok || d[i].state == 'Z') /* dead: nothing runs, nothing is held */
+        if (ok || d[i].state == 'Z' || being_killed(d[i].pid)) /* dead: nothing runs, nothing is held */
             continue;
         char *cmd = tu_read_file(tu_fmt("/proc/%d/cmdline", (int)d[i].pid));
         list = tu_fmt("%s %d[%c](%s uid %ld)", list ? list : "", (int)d[i].pid, d[i].state, cmd ? cmd : "?",
