@@ -90,7 +90,7 @@ static void one_line(const char *in, char *out, size_t size)
  * the reason after it. */
 #define LINE_MAX_BYTES 16384
 
-static void vprint_line(const char *hint, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vprint_line(const char *hint, const char *fmt, va_list ap)
 {
     static char raw[LINE_MAX_BYTES], line[LINE_MAX_BYTES];
     (void)vsnprintf(raw, sizeof raw, fmt, ap);
