@@ -160,10 +160,7 @@ static int spawn(struct supervisor *s)
         (void)kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        close_fd(report[0]);
-        close_fd(out[0]);
-        close_fd(err[0]);
-        return -e;
+        fail(s, "supervise", e, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid, strerror(e));
     }
     s->child = pid;
     s->out.fd = out[0];
