@@ -6,6 +6,8 @@
  * the intermediate child, becomes its child and a death before ready comes
  * with an exit status. */
 #include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,17 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DCX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DCX_ASAN 1
+#endif
+#endif
+#ifdef DCX_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 static bool stdin_is_socket(void)
 {
@@ -102,45 +115,108 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
         (void)prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
+/* The intermediate child: a new session, and in it the daemon.
+ *
+ * It is cloned with CLONE_VM | CLONE_VFORK: it runs in our memory, on a stack
+ * carved out of ours, while we are suspended until it exits. So it costs no
+ * copy of the address space (about half of a start's fork cost); the one copy
+ * a daemon needs is made by its fork(), from which the daemon resumes our own
+ * stack frames by longjmp(), as if our clone() had returned to it.
+ *
+ * Between clone and fork it writes nothing we read later (its fds and signal
+ * dispositions are its own; errno, which it shares with us, is read here only
+ * when clone() itself failed; all signals are blocked, so no handler of ours
+ * runs on its stack in our memory) and its fork() is the C library's, so the
+ * daemon gets the library's and the program's atfork handling like any fork
+ * child. Where CLONE_VM is refused (a seccomp profile, an emulator) a plain
+ * fork() runs the same function. */
+struct intermediate {
+    jmp_buf daemon_resumes;
+    int invoker_end, report_fd;
+};
+
+static int intermediate_main(void *arg)
+{
+    struct intermediate *im = arg;
+    daemonctx_error e;
+    /* In our fd table only (the child has its own): once the invoker is
+     * gone, the daemon's first report must fail, and nothing may hold the
+     * invoker's end open meanwhile. */
+    dcx_close(im->invoker_end);
+    /* A new session without a controlling terminal... */
+    if (setsid() < 0) {
+        dcx_fail(&e, "setsid", errno, "cannot create a new session: %m");
+        dcx_report_fatal(im->report_fd, &e);
+    }
+    /* ...and a second fork so the daemon, not a session leader, can never
+     * acquire one again by opening a tty. */
+    pid_t daemon = fork();
+    if (daemon < 0) {
+        dcx_fail(&e, "fork", errno, "cannot fork the daemon: %m");
+        dcx_report_fatal(im->report_fd, &e);
+    }
+    if (daemon > 0)
+        _exit(0);
+    longjmp(im->daemon_resumes, 1);
+}
+
+/* Below the caller's frame, so the daemon's longjmp() goes up its stack. */
+#define INTERMEDIATE_STACK (64 * 1024)
+
+static __attribute__((noinline)) pid_t start_intermediate(struct intermediate *im)
+{
+    _Alignas(16) char stack[INTERMEDIATE_STACK];
+    pid_t pid = clone(intermediate_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, im);
+    if (pid < 0 && (errno == EPERM || errno == ENOSYS || errno == EINVAL)) {
+        pid = fork();
+        if (pid == 0)
+            intermediate_main(im);
+    }
+#ifdef DCX_ASAN
+    /* The child's frames poisoned their part of STACK in the shadow memory
+     * it shares with us, and may have been killed before unpoisoning it. */
+    int e = errno;
+    ASAN_UNPOISON_MEMORY_REGION(stack, sizeof stack);
+    errno = e;
+#endif
+    return pid;
+}
+
 int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     struct invoker_state st;
     int r = invoker_prepare(&st, err);
     if (r < 0)
         return r;
-    /* Or whatever stdio buffered is written twice, by the parent and the
-     * daemon, or lost with the parent's _exit. */
-    (void)fflush(NULL);
-    pid_t child = fork();
-    if (child < 0) {
-        r = dcx_fail(err, "fork", errno, "cannot fork: %m");
+    sigset_t all, old;
+    sigfillset(&all);
+    if (sigprocmask(SIG_SETMASK, &all, &old) < 0) {
+        r = dcx_fail(err, "fork", errno, "cannot block signals around the fork: %m");
         invoker_restore(&st, false);
         return r;
     }
-    if (child == 0) {
-        daemonctx_error e;
+    /* Or whatever stdio buffered is written twice, by the parent and the
+     * daemon, or lost with the parent's _exit. */
+    (void)fflush(NULL);
+    struct intermediate im = {.invoker_end = plan->report[0], .report_fd = plan->report[1]};
+    if (setjmp(im.daemon_resumes)) {
+        /* The daemon. */
         invoker_restore(&st, true);
-        dcx_close(plan->report[0]);
-        plan->report[0] = -1;
-        /* A new session without a controlling terminal... */
-        if (setsid() < 0) {
-            dcx_fail(&e, "setsid", errno, "cannot create a new session: %m");
-            dcx_report_fatal(plan->report[1], &e);
-        }
-        /* ...and a second fork so the daemon, not a session leader, can never
-         * acquire one again by opening a tty. */
-        pid_t daemon = fork();
-        if (daemon < 0) {
-            dcx_fail(&e, "fork", errno, "cannot fork the daemon: %m");
-            dcx_report_fatal(plan->report[1], &e);
-        }
-        if (daemon > 0)
-            _exit(0);
+        (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        plan->report[0] = -1; /* closed by the intermediate child */
         /* The invoker is gone (killed while it waited): nobody asked for
          * this daemon any more. */
         if (dcx_report_send(plan->report[1], DCX_REC_PID, getpid(), NULL) < 0)
             _exit(1);
         return 0;
+    }
+    pid_t child = start_intermediate(&im);
+    int fork_errno = errno;
+    (void)sigprocmask(SIG_SETMASK, &old, NULL);
+    if (child < 0) {
+        r = dcx_fail(err, "fork", fork_errno, "cannot fork: %m");
+        invoker_restore(&st, false);
+        return r;
     }
     dcx_close(plan->report[1]);
     plan->report[1] = -1;

@@ -381,7 +381,7 @@ int fw_errno_for(const char *f, const char *extra)
         const char *func;
         int err;
     } table[] = {
-        {"fork", EAGAIN},          {"setsid", EPERM},          {"chroot", EACCES},        {"chdir", EACCES},
+        {"clone", EPERM},          {"fork", EAGAIN},          {"setsid", EPERM},          {"chroot", EACCES},        {"chdir", EACCES},
         {"setgroups", EPERM},      {"setresgid", EPERM},       {"setresuid", EAGAIN},     {"setpgid", EPERM},
         {"prctl", EINVAL},         {"setrlimit", EPERM},       {"execv", EACCES},         {"execve", EACCES},
         {"kill", EPERM},           {"waitpid", ECHILD},        {"waitid", ECHILD},        {"signalfd", EMFILE},

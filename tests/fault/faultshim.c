@@ -51,6 +51,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -76,7 +77,7 @@
 /* ------------------------------------------------------------ the table */
 
 #define FUNCS(X)                                                                                                   \
-    X(fork) X(setsid) X(chroot) X(chdir) X(setgroups) X(setresgid) X(setresuid) X(setuid) X(seteuid) X(setpgid)    \
+    X(clone) X(fork) X(setsid) X(chroot) X(chdir) X(setgroups) X(setresgid) X(setresuid) X(setuid) X(seteuid) X(setpgid)    \
     X(prctl) X(setrlimit) X(execv) X(execve) X(kill) X(waitpid) X(waitid) X(signalfd) X(open) X(openat) X(dup2)    \
     X(dup3) X(fcntl) X(flock) X(pwrite) X(pread) X(write) X(read) X(ftruncate) X(fchmod) X(unlink) X(unlinkat)    \
     X(inotify_init1) X(inotify_add_watch) X(pipe2) X(socketpair) X(socket) X(bind) X(connect) X(send) X(sendto)  \
@@ -97,6 +98,7 @@ static const char *const names[F_COUNT] = {
 };
 
 /* The real functions, resolved at load (never with dlsym after a fork). */
+static int (*real_clone)(int (*)(void *), void *, int, void *, ...);
 static pid_t (*real_fork)(void);
 static pid_t (*real_setsid)(void);
 static int (*real_chroot)(const char *);
@@ -160,7 +162,7 @@ static void *next(const char *name)
 
 static void resolve_all(void)
 {
-    RESOLVE(fork); RESOLVE(setsid); RESOLVE(chroot); RESOLVE(chdir); RESOLVE(setgroups); RESOLVE(setresgid);
+    RESOLVE(clone); RESOLVE(fork); RESOLVE(setsid); RESOLVE(chroot); RESOLVE(chdir); RESOLVE(setgroups); RESOLVE(setresgid);
     RESOLVE(setresuid); RESOLVE(setuid); RESOLVE(seteuid); RESOLVE(setpgid); RESOLVE(prctl); RESOLVE(setrlimit);
     RESOLVE(execv); RESOLVE(execve); RESOLVE(kill); RESOLVE(waitpid); RESOLVE(waitid); RESOLVE(signalfd);
     RESOLVE(open); RESOLVE(openat); RESOLVE(dup2); RESOLVE(dup3); RESOLVE(fcntl); RESOLVE(flock); RESOLVE(pwrite);
@@ -464,17 +466,69 @@ static int intercept(int func, const char *path)
         return real_##name args;                                                                                   \
     }
 
+static void enter_child(void)
+{
+    depth++;
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < nrules; i++)
+        rules[i].count = 0;
+}
+
 EXPORT pid_t fork(void)
 {
     RESOLVE(fork);
     GUARD(fork, NULL, -1);
     pid_t pid = real_fork();
-    if (pid == 0) {
-        depth++;
-        memset(counts, 0, sizeof counts);
-        for (int i = 0; i < nrules; i++)
-            rules[i].count = 0;
-    }
+    if (pid == 0)
+        enter_child();
+    return pid;
+}
+
+/* The library makes its intermediate child with clone(CLONE_VM |
+ * CLONE_VFORK): a process of its own (one fork depth deeper, counted as a
+ * fork: func=fork rules apply to it, func=clone forces the fallback to
+ * fork()) that runs in the caller's memory, ours included. Its depth and
+ * counters overwrite the caller's, which is suspended until the child exits,
+ * so they are saved here and put back when clone() returns. */
+static struct {
+    int (*fn)(void *);
+    void *arg;
+} clone_call;
+
+static int clone_child(void *unused)
+{
+    (void)unused;
+    enter_child();
+    return clone_call.fn(clone_call.arg);
+}
+
+EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    pid_t *ptid = va_arg(ap, pid_t *);
+    void *tls = va_arg(ap, void *);
+    pid_t *ctid = va_arg(ap, pid_t *);
+    va_end(ap);
+    RESOLVE(clone);
+    GUARD(clone, NULL, -1);
+    GUARD(fork, NULL, -1);
+    if ((flags & (CLONE_VM | CLONE_VFORK)) != (CLONE_VM | CLONE_VFORK))
+        return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+    int saved_depth = depth;
+    unsigned saved_counts[F_COUNT], saved_rule_counts[MAX_RULES];
+    memcpy(saved_counts, counts, sizeof counts);
+    for (int i = 0; i < nrules; i++)
+        saved_rule_counts[i] = rules[i].count;
+    clone_call.fn = fn;
+    clone_call.arg = arg;
+    int pid = real_clone(clone_child, stack, flags, NULL, ptid, tls, ctid);
+    int e = errno;
+    depth = saved_depth;
+    memcpy(counts, saved_counts, sizeof counts);
+    for (int i = 0; i < nrules; i++)
+        rules[i].count = saved_rule_counts[i];
+    errno = e;
     return pid;
 }
 

@@ -68,6 +68,25 @@ TU_TEST(fault_lib_fork_in_invoker_fails_cleanly)
 {
     named(FW_LIB, FW_PLAIN, "func=fork,depth=0,nth=1,errno=EAGAIN", 1, "fork", "fork", EAGAIN);
 }
+/* clone(CLONE_VM) refused (a seccomp profile, an emulator): the intermediate
+ * child is made by fork() instead, and the start is complete. */
+static void clone_refused(enum fw_kind kind, const char *err)
+{
+    fw_world w;
+    fw_init(&w, kind);
+    const char *rule = tu_fmt("func=clone,depth=0,nth=1,errno=%s", err);
+    fw_outcome o = fw_run(&w, FW_PLAIN, rule, false);
+    TU_ASSERT_MSG(o.hits == 1, "the fault %s was never reached (exit %d, stderr \"%s\")", rule, o.r.code, o.r.err);
+    fw_check(&w, &o, false, 0, NULL, tu_fmt("%s with %s", kind == FW_CLI ? "daemonctx start" : "dcx-helper", rule));
+}
+TU_TEST(fault_cli_start_forks_the_intermediate_when_clone_vm_is_eperm)
+{
+    clone_refused(FW_CLI, "EPERM");
+}
+TU_TEST(fault_lib_start_forks_the_intermediate_when_clone_vm_is_enosys)
+{
+    clone_refused(FW_LIB, "ENOSYS");
+}
 TU_TEST(fault_cli_setsid_fails_cleanly)
 {
     named(FW_CLI, FW_PLAIN, "func=setsid,depth=1,nth=1,errno=EPERM", 1, "session", "setsid", EPERM);
