@@ -1,7 +1,8 @@
 /* LD_PRELOAD shim for the phase breakdown (bench/harness --phases; never in
  * the timed tables): records CLOCK_MONOTONIC when the program starts (this
  * constructor: after exec and the dynamic loader), when a process calls
- * fork(), when the child of that fork first runs, and when a write() or
+ * fork() or clone() (libdaemonctx's intermediate child), when the child of
+ * that fork first runs, and when a write() or
  * pwrite() to an fd above 2 returns (the pidfile write: the floor write()s,
  * libdaemonctx pwrite()s), each with the process's minor page faults so far,
  * into the shared file
@@ -11,6 +12,8 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -92,4 +95,35 @@ pid_t fork(void)
     if (p == 0)
         record('R');
     return p;
+}
+
+/* The child of a clone(CLONE_VM | CLONE_VFORK) runs in our memory while we
+ * wait: one pending call at a time. */
+static int (*clone_fn)(void *);
+static void *clone_arg;
+
+static int clone_child(void *unused)
+{
+    (void)unused;
+    record('R');
+    return clone_fn(clone_arg);
+}
+
+int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    static int (*real_clone)(int (*)(void *), void *, int, void *, ...);
+    if (!real_clone)
+        real_clone = (int (*)(int (*)(void *), void *, int, void *, ...))dlsym(RTLD_NEXT, "clone");
+    va_list ap;
+    va_start(ap, arg);
+    pid_t *ptid = va_arg(ap, pid_t *);
+    void *tls = va_arg(ap, void *);
+    pid_t *ctid = va_arg(ap, pid_t *);
+    va_end(ap);
+    record('F');
+    if ((flags & (CLONE_VM | CLONE_VFORK)) != (CLONE_VM | CLONE_VFORK))
+        return real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+    clone_fn = fn;
+    clone_arg = arg;
+    return real_clone(clone_child, stack, flags, NULL, ptid, tls, ctid);
 }
