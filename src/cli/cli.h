@@ -151,8 +151,6 @@ int ready_open(struct ready_source *rs, enum ready_kind kind);
 enum ready_event ready_handle(struct ready_source *rs);
 char **environment_with(const char *entry);
 void describe_status(const siginfo_t *si, char *buf, size_t size);
-int reap_pidfd(int pidfd, siginfo_t *si);
-void kill_and_reap(pid_t pid, int pidfd, siginfo_t *si);
 int catch_interrupts(sigset_t *set);
 int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct ready_source *rs,
                        long long deadline_ms);

@@ -22,10 +22,10 @@
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "watch.h"
 
 int ready_open(struct ready_source *rs, enum ready_kind kind)
 {
@@ -209,31 +209,6 @@ void describe_status(const siginfo_t *si, char *buf, size_t size)
         (void)snprintf(buf, size, "was killed by signal %d", si->si_status);
 }
 
-/* Wait for our child behind PIDFD to end, and reap it. */
-int reap_pidfd(int pidfd, siginfo_t *si)
-{
-    memset(si, 0, sizeof *si);
-    for (;;) {
-        if (waitid(P_PIDFD, (id_t)pidfd, si, WEXITED) == 0)
-            return 0;
-        if (errno != EINTR)
-            return -errno;
-    }
-}
-
-/* Kill what we started and everything in its process group, wait until it is
- * gone. The daemon is our unreaped child (the library made us its subreaper),
- * so neither its PID nor its group can be reused meanwhile. */
-void kill_and_reap(pid_t pid, int pidfd, siginfo_t *si)
-{
-    pid_t group = getpgid(pid);
-    if (group > 1 && group != getpgrp())
-        (void)kill(-group, SIGKILL);
-    (void)pidfd_signal(pidfd, SIGKILL);
-    if (reap_pidfd(pidfd, si) < 0)
-        (void)poll_one(pidfd, POLLIN, -1);
-}
-
 /* While the invoker waits, the user may give up (Ctrl-C, a killed script):
  * then too PROGRAM must not be left behind half-started. The signals that
  * would end us (unless we were told to ignore them) are blocked before
@@ -284,16 +259,17 @@ int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct read
     enum { WAITING, GAVE_UP, ENDED, TIMED_OUT, INTERRUPTED, FAILED } outcome = WAITING;
     int wait_errno = 0, signo = 0;
     int sigfd = l->interrupt_fd;
-    /* PROGRAM is our unreaped child (the library made us its subreaper): its
-     * PID cannot be reused before we wait for it. */
-    int pidfd = pidfd_open_pid(pid);
-    if (pidfd < 0) {
+    /* daemonctx_open() returned after reaping the intermediate child, so
+     * PROGRAM has been reparented to us (the library made us its subreaper):
+     * it is our unreaped child, and no ECHILD can mean "not ours yet". */
+    struct child_watch w;
+    if (child_watch_open(&w, pid, o->verbose) < 0) {
         wait_errno = errno;
         outcome = FAILED;
     }
     while (outcome == WAITING) {
         struct pollfd p[3] = {
-            {.fd = rs->fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
+            {.fd = rs->fd, .events = POLLIN}, {.fd = w.fd, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
         int n = poll(p, 3, remaining_ms(deadline));
         if (n < 0) {
             if (errno != EINTR) {
@@ -311,15 +287,22 @@ int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct read
         if (p[0].revents) {
             enum ready_event ev = ready_handle(rs);
             if (ev == READY_DONE) {
-                close_fd(pidfd);
+                child_watch_close(&w);
                 print_verbose(o->verbose, "program '%s' (PID %d) is ready", prog, (int)pid);
                 return EXIT_OK;
             }
             if (ev == READY_ABANDONED)
-                outcome = poll_one(pidfd, POLLIN, monotonic_ms() + EXIT_AFTER_EOF_MS) == 1 ? ENDED : GAVE_UP;
+                outcome = child_watch_wait(&w, monotonic_ms() + EXIT_AFTER_EOF_MS) == 1 ? ENDED : GAVE_UP;
         }
-        if (p[1].revents)
-            outcome = ENDED;
+        if (p[1].revents) {
+            int ended = child_watch_ended(&w);
+            if (ended < 0) {
+                wait_errno = errno;
+                outcome = FAILED;
+            } else if (ended) {
+                outcome = ENDED;
+            }
+        }
         struct signalfd_siginfo info;
         if (p[2].revents && read(sigfd, &info, sizeof info) == (ssize_t)sizeof info) {
             signo = (int)info.ssi_signo;
@@ -329,18 +312,8 @@ int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct read
 
     siginfo_t si;
     char seconds[32];
-    if (pidfd >= 0) {
-        kill_and_reap(pid, pidfd, &si);
-    } else {
-        memset(&si, 0, sizeof si);
-        /* Never kill(0) or kill(-N): that would be a process group. */
-        if (pid > 0) {
-            (void)kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
-    }
-    close_fd(pidfd);
+    child_watch_kill(&w, &si);
+    child_watch_close(&w);
     if (have_pidfile)
         (void)remove_dead_pidfile(pidfile, true, pst.st_dev, pst.st_ino);
     switch (outcome) {

@@ -246,6 +246,14 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
     if (o->dry_run)
         return dry_run(o, l);
 
+    /* An inherited SIG_IGN on SIGCHLD has the kernel reap our children by
+     * itself: PROGRAM, which we wait on or supervise by PID where there are
+     * no pidfds, could end and its PID be reused before we look. PROGRAM
+     * gets its own dispositions back before exec (reset_signals). */
+    if (signal(SIGCHLD, SIG_DFL) == SIG_ERR) {
+        print_error("cannot reset SIGCHLD: %s", strerror(errno));
+        return EXIT_SYSTEM;
+    }
     if ((r = open_stdio_files(o, l)))
         return r;
     if (o->syslog && (l->syslog_fd = syslog_connect()) < 0) {

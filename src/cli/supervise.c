@@ -7,8 +7,9 @@
  * same signal when PROGRAM was killed). With --restart it starts PROGRAM
  * again after an abnormal end, with an exponential back-off.
  *
- * One poll() loop over a signalfd, PROGRAM's pidfd, the readiness source and
- * the --syslog pipes: no signal handlers, no SIGCHLD races, no sleeping. */
+ * One poll() loop over a signalfd, PROGRAM's watch (watch.c: a pidfd, or a
+ * signalfd of SIGCHLD without pidfds), the readiness source and the --syslog
+ * pipes: no signal handlers, no SIGCHLD races, no sleeping. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,10 +21,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "watch.h"
 
 extern char **environ;
 
@@ -43,7 +44,7 @@ struct supervisor {
     struct ready_source fdready; /* --ready=fd:N: a pipe per run */
     struct log_stream out, err;
     pid_t child;
-    int pidfd;
+    struct child_watch watch; /* PROGRAM's, while child is not 0 */
     long long started_ms;
     bool ready;
     bool stopping;
@@ -114,6 +115,16 @@ static void child_exec(const struct supervisor *s, pid_t parent, int report, con
     _exit(EXIT_NOTFOUND);
 }
 
+/* PROGRAM (PID) cannot be watched: unsupervised, it must not run. */
+static void unwatchable(struct supervisor *s, pid_t pid, int errnum) __attribute__((noreturn));
+static void unwatchable(struct supervisor *s, pid_t pid, int errnum)
+{
+    siginfo_t si;
+    child_watch_kill(&s->watch, &si);
+    fail(s, "supervise", errnum, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid,
+         strerror(errnum));
+}
+
 /* Start PROGRAM. Returns 0, or -errno when it could not be started (a failed
  * exec gives its errno; the child was reaped). */
 static int spawn(struct supervisor *s)
@@ -154,14 +165,8 @@ static int spawn(struct supervisor *s)
     close_fd(err[1]);
     close_fd(s->fdready.child_fd);
     s->fdready.child_fd = -1;
-    s->pidfd = pidfd_open_pid(pid);
-    if (s->pidfd < 0) { /* unsupervisable: it must not run */
-        int e = errno;
-        (void)kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        fail(s, "supervise", e, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid, strerror(e));
-    }
+    if (child_watch_open(&s->watch, pid, o->verbose) < 0)
+        unwatchable(s, pid, errno);
     s->child = pid;
     s->out.fd = out[0];
     s->err.fd = err[0];
@@ -181,9 +186,8 @@ static int spawn(struct supervisor *s)
     if (n <= 0)
         return 0;
     siginfo_t si;
-    (void)reap_pidfd(s->pidfd, &si);
-    close_fd(s->pidfd);
-    s->pidfd = -1;
+    (void)child_watch_reap(&s->watch, &si);
+    child_watch_close(&s->watch);
     s->child = 0;
     return -e;
 }
@@ -225,13 +229,12 @@ static void child_ended(struct supervisor *s)
 {
     siginfo_t si;
     pid_t pid = s->child;
-    if (reap_pidfd(s->pidfd, &si) < 0) {
+    if (child_watch_reap(&s->watch, &si) < 0) {
         memset(&si, 0, sizeof si);
         si.si_code = CLD_EXITED;
         si.si_status = EXIT_SYSTEM;
     }
-    close_fd(s->pidfd);
-    s->pidfd = -1;
+    child_watch_close(&s->watch);
     drain_logs(s);
     if (!s->ready) {
         char status[64];
@@ -263,8 +266,7 @@ static void forward_signals(struct supervisor *s)
             if (!s->child) /* waiting to restart: nothing to pass it to */
                 daemonctx_terminate(s->l->ctx, signo);
         }
-        if (s->pidfd >= 0)
-            (void)pidfd_signal(s->pidfd, signo);
+        (void)child_watch_signal(&s->watch, signo);
     }
 }
 
@@ -273,7 +275,7 @@ static void not_ready_in_time(struct supervisor *s)
     siginfo_t si;
     char seconds[32];
     pid_t pid = s->child;
-    kill_and_reap(pid, s->pidfd, &si);
+    child_watch_kill(&s->watch, &si);
     fail(s, "timeout", ETIMEDOUT, "program '%s' (PID %d) was not ready within %s seconds; it was killed",
          s->o->argv[0], (int)pid, format_seconds(s->o->timeout_ms, seconds, sizeof seconds));
 }
@@ -286,16 +288,20 @@ static void ready_event(struct supervisor *s, struct ready_source *rs)
     if (ev != READY_ABANDONED)
         return;
     /* Keep draining until EOF (a writer must never get SIGPIPE), then stop
-     * watching. Before readiness, EOF from a live PROGRAM means it gave up. */
+     * watching. Before readiness, EOF from a live PROGRAM means it gave up;
+     * EOF and then its end is a death before readiness, reported at once (the
+     * wait took the wakeup the main loop would have had). */
     close_fd(rs->fd);
     rs->fd = -1;
-    if (!s->ready && s->pidfd >= 0 && poll_one(s->pidfd, POLLIN, monotonic_ms() + EXIT_AFTER_EOF_MS) == 0) {
-        siginfo_t si;
-        pid_t pid = s->child;
-        kill_and_reap(pid, s->pidfd, &si);
-        fail(s, "died", 0, "program '%s' (PID %d) closed fd %d before it was ready; it was killed",
-             s->o->argv[0], (int)pid, s->o->ready_fd);
-    }
+    if (s->ready || !s->child)
+        return;
+    if (child_watch_wait(&s->watch, monotonic_ms() + EXIT_AFTER_EOF_MS) != 0)
+        child_ended(s); /* before readiness, it does not return */
+    siginfo_t si;
+    pid_t pid = s->child;
+    child_watch_kill(&s->watch, &si);
+    fail(s, "died", 0, "program '%s' (PID %d) closed fd %d before it was ready; it was killed", s->o->argv[0],
+         (int)pid, s->o->ready_fd);
 }
 
 void supervise(const struct start_opts *o, struct launch *l)
@@ -304,7 +310,7 @@ void supervise(const struct start_opts *o, struct launch *l)
     memset(&s, 0, sizeof s);
     s.o = o;
     s.l = l;
-    s.pidfd = -1;
+    s.watch = CHILD_WATCH_NONE;
     s.out.fd = s.err.fd = -1;
     s.notify.fd = s.notify.child_fd = s.fdready.fd = s.fdready.child_fd = -1;
     s.next_delay_ms = o->restart_delay_ms;
@@ -342,7 +348,7 @@ void supervise(const struct start_opts *o, struct launch *l)
         struct ready_source *sources[2] = {&s.notify, &s.fdready};
         nfds_t n = 0;
         p[n++] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s.pidfd, .events = POLLIN};
+        p[n++] = (struct pollfd){.fd = s.watch.fd, .events = POLLIN};
         p[n++] = (struct pollfd){.fd = s.notify.fd, .events = POLLIN};
         p[n++] = (struct pollfd){.fd = s.fdready.fd, .events = POLLIN};
         p[n++] = (struct pollfd){.fd = s.out.fd, .events = POLLIN};
@@ -371,8 +377,13 @@ void supervise(const struct start_opts *o, struct launch *l)
                 ready_event(&s, sources[i]);
         if (p[4].revents || p[5].revents)
             drain_logs(&s);
-        if (p[1].revents && s.pidfd >= 0)
-            child_ended(&s);
+        if (p[1].revents && s.child) {
+            int ended = child_watch_ended(&s.watch);
+            if (ended < 0)
+                unwatchable(&s, s.child, errno);
+            if (ended)
+                child_ended(&s);
+        }
         if (p[0].revents)
             forward_signals(&s);
     }

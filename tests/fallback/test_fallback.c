@@ -18,6 +18,7 @@
  * "no OFD locks" fallback to force.
  */
 #include <daemonctx.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -422,6 +423,403 @@ ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_enosys)
 ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_eperm)
 {
     cli_stop_without_pidfd("pidfd_open:EPERM");
+}
+
+/* ------------------------------------------- the command's waits without pidfds
+ *
+ * `start --ready=fd:N|notify` (the invoker waits for the daemon, its child as
+ * the subreaper) and `start --supervise` (the supervisor watches PROGRAM, its
+ * child) take SIGCHLD through a signalfd instead of a pidfd. PROGRAM is
+ * svc-prog, which announces "PID\n" on a FIFO before it says it is ready. */
+
+/* `dcx-seccomp --deny=DENY -- daemonctx start --verbose --pidfile=PIDFILE`;
+ * the caller adds the rest. */
+static void cli_start(eco_cmd *c, const char *deny_spec, const char *pidfile)
+{
+    eco_cmd_init(c, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "start",
+                 "--verbose", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    eco_cmd_env(c, "NOTIFY_SOCKET");
+    eco_cmd_env(c, "INVOCATION_ID");
+}
+
+/* "-- svc-prog --announce=FIFO [ARG]" */
+static void svc_prog(eco_cmd *c, const char *fifo, const char *arg)
+{
+    eco_cmd_arg(c, "--");
+    eco_cmd_arg(c, eco_env("SVC_PROG"));
+    eco_cmd_arg(c, eco_fmt("--announce=%s", fifo));
+    if (arg)
+        eco_cmd_arg(c, arg);
+}
+
+/* A FIFO for --announce, held open by us for reading and writing: svc-prog's
+ * open never blocks and its lines wait until we read them. */
+static int announce_fifo(const char *path)
+{
+    ECO_SYS(mkfifo(path, 0600));
+    return (int)ECO_SYS(open(path, O_RDWR | O_CLOEXEC));
+}
+
+static pid_t read_pid(int fd)
+{
+    char *line = eco_read_line(fd, eco_timeout_ms());
+    ECO_ASSERT_MSG(line, "PROGRAM never announced itself");
+    pid_t pid = (pid_t)atoi(line);
+    ECO_ASSERT(pid > 0);
+    return pid;
+}
+
+static int finish(eco_cmd *c, char **err)
+{
+    int st = eco_finish(c, NULL, err);
+    if (ECO_EXITED(st, ECO_SKIP_CODE))
+        eco_skip("%s", *err);
+    return st;
+}
+
+static int run(eco_cmd *c, char **err)
+{
+    eco_spawn(c);
+    return finish(c, err);
+}
+
+/* Reaped: no /proc entry left, not even a zombie's. */
+static bool reaped(pid_t pid)
+{
+    return !eco_exists(eco_fmt("/proc/%d", (int)pid));
+}
+
+static pid_t pidfile_pid(const char *pidfile)
+{
+    char *content = eco_read_file(pidfile);
+    ECO_ASSERT_MSG(content, "pidfile %s: %s", pidfile, strerror(errno));
+    pid_t pid = (pid_t)atoi(content);
+    ECO_ASSERT_STR_EQ(content, eco_fmt("%d\n", (int)pid));
+    return pid;
+}
+
+/* Nothing left running below us: we are a subreaper, every orphan is ours. */
+static void expect_no_children(void)
+{
+    DIR *d = opendir("/proc");
+    ECO_ASSERT(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || eco_ppid((pid_t)pid) != getpid())
+            continue;
+        char *comm = eco_read_file(eco_fmt("/proc/%ld/comm", pid));
+        (void)closedir(d);
+        ECO_FAIL("PID %ld (%s) was left behind", pid, comm ? comm : "?");
+    }
+    (void)closedir(d);
+}
+
+static void expect_nothing_left(const char *pidfile, pid_t program)
+{
+    ECO_ASSERT_MSG(reaped(program), "PROGRAM PID %d was left behind", (int)program);
+    ECO_ASSERT_MSG(!eco_exists(pidfile), "pidfile %s was left behind", pidfile);
+    expect_no_children();
+}
+
+/* `daemonctx stop` (without pidfds too) ends the daemon, our child since the
+ * invoker left, with SIGTERM. */
+static void stop_daemon(const char *deny_spec, const char *pidfile, pid_t daemon)
+{
+    eco_cmd s;
+    eco_cmd_init(&s, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "stop",
+                 "--verbose", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    char *err;
+    int st = run(&s, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx stop %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, "no pidfd");
+    st = eco_reap(daemon, eco_timeout_ms());
+    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", eco_status_text(st));
+}
+
+/* --ready=READY: start exits 0 only once PROGRAM is ready. svc-prog opens its
+ * --announce FIFO before it says it is ready, and that open blocks until we
+ * open the FIFO too: the gate. Once the invoker says it waits without a pidfd
+ * it must still be waiting, however long the gate stays shut. */
+static void cli_ready_waits(const char *deny_spec, const char *ready)
+{
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/ready.pid", dir);
+    const char *gate = eco_fmt("%s/gate", dir);
+    ECO_SYS(mkfifo(gate, 0600));
+    eco_cmd c;
+    cli_start(&c, deny_spec, pidfile);
+    eco_cmd_arg(&c, eco_fmt("--ready=%s", ready));
+    eco_cmd_arg(&c, "--timeout=30");
+    svc_prog(&c, gate, strcmp(ready, "notify") == 0 ? "--sd-notify" : eco_fmt("--ready-fd=%s", ready + 3));
+    pid_t invoker = eco_spawn(&c);
+    char *err;
+    for (;;) {
+        char *line = eco_read_line(c.err_fd, eco_timeout_ms());
+        if (!line) {
+            int st = finish(&c, &err);
+            ECO_FAIL("daemonctx start %s without saying \"no pidfd\": %s", eco_status_text(st), err);
+        }
+        eco_log("daemonctx start: %s", line);
+        if (strstr(line, "no pidfd"))
+            break;
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    ECO_SYS(waitid(P_PID, (id_t)invoker, &si, WEXITED | WNOHANG | WNOWAIT));
+    ECO_ASSERT_MSG(si.si_pid == 0, "daemonctx start ended while PROGRAM could not be ready yet");
+
+    int ann = (int)ECO_SYS(open(gate, O_RDWR | O_CLOEXEC));
+    pid_t pid = read_pid(ann);
+    int st = finish(&c, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) is ready", (int)pid));
+    ECO_ASSERT_MSG(eco_alive(pid), "the ready PROGRAM PID %d is not running", (int)pid);
+    ECO_ASSERT_INT_EQ(eco_ppid(pid), getpid()); /* detached: orphaned to us, the subreaper */
+    ECO_ASSERT_INT_EQ(pidfile_pid(pidfile), pid);
+
+    stop_daemon(deny_spec, pidfile, pid);
+    expect_nothing_left(pidfile, pid);
+}
+
+ECO_TEST(cli_ready_fd_without_pidfd_waits_for_readiness_when_pidfd_open_is_enosys)
+{
+    cli_ready_waits("pidfd_open:ENOSYS", "fd:5");
+}
+
+ECO_TEST(cli_ready_fd_without_pidfd_waits_for_readiness_when_pidfd_open_is_eperm)
+{
+    cli_ready_waits("pidfd_open:EPERM", "fd:5");
+}
+
+ECO_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_enosys)
+{
+    cli_ready_waits("pidfd_open:ENOSYS", "notify");
+}
+
+ECO_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_eperm)
+{
+    cli_ready_waits("pidfd_open:EPERM", "notify");
+}
+
+/* PROGRAM exits 3 before it is ready: exit 8 with its status, at once (the
+ * harness allows 15 s, --timeout is 30), nothing left. With notify only
+ * SIGCHLD can tell; with fd:N the end of file comes first, then the wait for
+ * the exit. */
+static void cli_ready_death(const char *deny_spec, const char *ready)
+{
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/death.pid", dir);
+    const char *fifo = eco_fmt("%s/announce", dir);
+    int ann = announce_fifo(fifo);
+    eco_cmd c;
+    cli_start(&c, deny_spec, pidfile);
+    eco_cmd_arg(&c, eco_fmt("--ready=%s", ready));
+    eco_cmd_arg(&c, "--timeout=30");
+    svc_prog(&c, fifo, "--exit-after-ready=3");
+    char *err;
+    int st = run(&c, &err);
+    pid_t pid = read_pid(ann);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 8), "daemonctx start %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, "no pidfd");
+    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) exited with status 3 before it was ready", (int)pid));
+    expect_nothing_left(pidfile, pid);
+}
+
+ECO_TEST(cli_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
+{
+    cli_ready_death("pidfd_open:ENOSYS", "fd:5");
+}
+
+ECO_TEST(cli_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
+{
+    cli_ready_death("pidfd_open:EPERM", "fd:5");
+}
+
+ECO_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
+{
+    cli_ready_death("pidfd_open:ENOSYS", "notify");
+}
+
+ECO_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
+{
+    cli_ready_death("pidfd_open:EPERM", "notify");
+}
+
+/* PROGRAM never says it is ready: exit 9 at --timeout, PROGRAM killed. */
+static void cli_ready_timeout(const char *deny_spec)
+{
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/timeout.pid", dir);
+    const char *fifo = eco_fmt("%s/announce", dir);
+    int ann = announce_fifo(fifo);
+    eco_cmd c;
+    cli_start(&c, deny_spec, pidfile);
+    eco_cmd_arg(&c, "--ready=fd:5");
+    eco_cmd_arg(&c, "--timeout=0.5");
+    svc_prog(&c, fifo, NULL);
+    eco_spawn(&c);
+    pid_t pid = read_pid(ann);
+    char *err;
+    int st = finish(&c, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 9), "daemonctx start %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, "no pidfd");
+    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) was not ready within 0.5 seconds; it was killed", (int)pid));
+    expect_nothing_left(pidfile, pid);
+}
+
+ECO_TEST(cli_ready_fd_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_enosys)
+{
+    cli_ready_timeout("pidfd_open:ENOSYS");
+}
+
+ECO_TEST(cli_ready_fd_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_eperm)
+{
+    cli_ready_timeout("pidfd_open:EPERM");
+}
+
+struct supervised {
+    const char *pidfile, *log;
+    int ann;
+    pid_t supervisor, program;
+};
+
+/* `start --supervise ARGS... -- svc-prog`, exit 0; the supervisor says on its
+ * stderr (LOG) that it watches PROGRAM without a pidfd. */
+static void start_supervised(struct supervised *s, const char *deny_spec, const char *const *args)
+{
+    const char *dir = eco_tmpdir();
+    const char *fifo = eco_fmt("%s/announce", dir);
+    s->pidfile = eco_fmt("%s/sup.pid", dir);
+    s->log = eco_fmt("%s/sup.err", dir);
+    s->ann = announce_fifo(fifo);
+    eco_cmd c;
+    cli_start(&c, deny_spec, s->pidfile);
+    eco_cmd_arg(&c, eco_fmt("--stderr=%s", s->log));
+    eco_cmd_arg(&c, "--supervise");
+    for (const char *const *a = args; *a; a++)
+        eco_cmd_arg(&c, *a);
+    svc_prog(&c, fifo, NULL);
+    char *err;
+    int st = run(&c, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
+    s->program = read_pid(s->ann);
+    s->supervisor = pidfile_pid(s->pidfile);
+    ECO_ASSERT(s->supervisor != s->program);
+    ECO_ASSERT_INT_EQ(eco_ppid(s->program), s->supervisor);
+    ECO_ASSERT_INT_EQ(eco_ppid(s->supervisor), getpid());
+    ECO_ASSERT_CONTAINS(eco_read_file(s->log), eco_fmt("no pidfd (%s): watching PID %d through SIGCHLD",
+                                                       strstr(deny_spec, "ENOSYS") ? strerror(ENOSYS)
+                                                                                   : strerror(EPERM),
+                                                       (int)s->program));
+}
+
+/* A killed PROGRAM is restarted (a new PID, the same supervisor in the
+ * pidfile); SIGTERM to the supervisor is passed on and ends both, no
+ * restart after it. */
+static void cli_supervise_restarts(const char *deny_spec)
+{
+    const char *const args[] = {"--restart", "--restart-delay=0.1", NULL};
+    struct supervised s;
+    start_supervised(&s, deny_spec, args);
+    ECO_SYS(kill(s.program, SIGKILL));
+    pid_t again = read_pid(s.ann);
+    ECO_ASSERT(again != s.program);
+    ECO_ASSERT_MSG(reaped(s.program), "the killed PROGRAM PID %d was not reaped", (int)s.program);
+    ECO_ASSERT_INT_EQ(eco_ppid(again), s.supervisor);
+    ECO_ASSERT_INT_EQ(pidfile_pid(s.pidfile), s.supervisor);
+    /* Said once, not at every start. */
+    const char *log = eco_read_file(s.log);
+    ECO_ASSERT_MSG(!strstr(strstr(log, "no pidfd") + 1, "no pidfd"), "said more than once: %s", log);
+
+    ECO_SYS(kill(s.supervisor, SIGTERM));
+    int st = eco_reap(s.supervisor, eco_timeout_ms());
+    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the supervisor %s", eco_status_text(st));
+    expect_nothing_left(s.pidfile, again);
+}
+
+ECO_TEST(cli_supervise_without_pidfd_restarts_killed_program_when_pidfd_open_is_enosys)
+{
+    cli_supervise_restarts("pidfd_open:ENOSYS");
+}
+
+ECO_TEST(cli_supervise_without_pidfd_restarts_killed_program_when_pidfd_open_is_eperm)
+{
+    cli_supervise_restarts("pidfd_open:EPERM");
+}
+
+/* `daemonctx stop` names the supervisor; it forwards SIGTERM, PROGRAM dies
+ * of it, the supervisor too; nothing is left. */
+static void cli_stop_supervised(const char *deny_spec)
+{
+    const char *const args[] = {NULL};
+    struct supervised s;
+    start_supervised(&s, deny_spec, args);
+    stop_daemon(deny_spec, s.pidfile, s.supervisor);
+    expect_nothing_left(s.pidfile, s.program);
+}
+
+ECO_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_enosys)
+{
+    cli_stop_supervised("pidfd_open:ENOSYS");
+}
+
+ECO_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_eperm)
+{
+    cli_stop_supervised("pidfd_open:EPERM");
+}
+
+/* The supervisor's own readiness waits: PROGRAM exits 3 before it is ready
+ * (--ready=fd:N: end of file, then the exit), or never says it is ready
+ * (--ready=notify, --timeout). */
+static void cli_supervise_not_ready(const char *deny_spec, const char *ready, const char *timeout,
+                                    const char *prog_arg, int code, const char *message)
+{
+    const char *dir = eco_tmpdir();
+    const char *pidfile = eco_fmt("%s/sup.pid", dir);
+    const char *log = eco_fmt("%s/sup.err", dir);
+    const char *fifo = eco_fmt("%s/announce", dir);
+    int ann = announce_fifo(fifo);
+    eco_cmd c;
+    cli_start(&c, deny_spec, pidfile);
+    eco_cmd_arg(&c, eco_fmt("--stderr=%s", log));
+    eco_cmd_arg(&c, "--supervise");
+    eco_cmd_arg(&c, eco_fmt("--ready=%s", ready));
+    eco_cmd_arg(&c, eco_fmt("--timeout=%s", timeout));
+    svc_prog(&c, fifo, prog_arg);
+    eco_spawn(&c);
+    pid_t pid = read_pid(ann);
+    char *err;
+    int st = finish(&c, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, code), "daemonctx start %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) %s", (int)pid, message));
+    ECO_ASSERT_CONTAINS(eco_read_file(log), "no pidfd");
+    expect_nothing_left(pidfile, pid);
+}
+
+ECO_TEST(cli_supervise_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
+{
+    cli_supervise_not_ready("pidfd_open:ENOSYS", "fd:5", "30", "--exit-after-ready=3", 8,
+                            "exited with status 3 before it was ready");
+}
+
+ECO_TEST(cli_supervise_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
+{
+    cli_supervise_not_ready("pidfd_open:EPERM", "fd:5", "30", "--exit-after-ready=3", 8,
+                            "exited with status 3 before it was ready");
+}
+
+ECO_TEST(cli_supervise_ready_notify_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_enosys)
+{
+    cli_supervise_not_ready("pidfd_open:ENOSYS", "notify", "0.5", NULL, 9,
+                            "was not ready within 0.5 seconds; it was killed");
+}
+
+ECO_TEST(cli_supervise_ready_notify_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_eperm)
+{
+    cli_supervise_not_ready("pidfd_open:EPERM", "notify", "0.5", NULL, 9,
+                            "was not ready within 0.5 seconds; it was killed");
 }
 
 ECO_MAIN
