@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <syslog.h>
 
 #include "cli.h"
@@ -103,6 +104,13 @@ static int check_combinations(const struct start_opts *o)
     }
     if (o->restart && !o->supervise) {
         usage_error("--restart needs --supervise");
+        return -1;
+    }
+    struct rlimit nofile;
+    if (o->ready == READY_FD && getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)o->ready_fd >= nofile.rlim_cur) {
+        usage_error("--ready=fd:%d is not below the open files limit (RLIMIT_NOFILE %llu)", o->ready_fd,
+                    (unsigned long long)nofile.rlim_cur);
         return -1;
     }
     if (o->ready == READY_FD && keeps(o, o->ready_fd)) {

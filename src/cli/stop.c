@@ -410,6 +410,10 @@ int cmd_stop(int argc, char **argv)
             return STOP_OK;
         case DAEMONCTX_PIDFILE_STALE:
             r = remove_dead_pidfile(so.path, false, 0, 0);
+            if (r == -EMLINK) {
+                print_error("stale pidfile '%s' has other hard links: not removed", so.path);
+                return STOP_ERROR;
+            }
             if (r < 0) {
                 print_error("cannot remove stale pidfile '%s': %s", so.path, strerror(-r));
                 return STOP_ERROR;

@@ -107,6 +107,13 @@ int remove_dead_pidfile(const char *path, bool match_inode, dev_t dev, ino_t ino
     }
     if (!S_ISREG(st.st_mode) || (match_inode && (st.st_dev != dev || st.st_ino != ino)))
         goto out;
+    /* start never makes or takes over a pidfile with other names (nor does
+     * the library): removing this name would leave the file, and the name
+     * may be a link planted to another file. */
+    if (st.st_nlink != 1) {
+        r = -EMLINK;
+        goto out;
+    }
     int l;
     do
         l = flock(fd, LOCK_EX | LOCK_NB);

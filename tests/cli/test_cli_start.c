@@ -110,6 +110,7 @@ TU_TEST(cli_usage_errors_are_one_line_with_hint)
         {{"start", "--umask=999", "--", "x"}, "'999'"},
         {{"start", "--detach=maybe", "--", "x"}, "'maybe'"},
         {{"start", "--ready=fd:2", "--", "x"}, "'fd:2'"},
+        {{"start", "--ready=fd:2147483647", "--", "x"}, "RLIMIT_NOFILE"},
         {{"start", "--ready=later", "--", "x"}, "'later'"},
         {{"start", "--timeout=soon", "--", "x"}, "'soon'"},
         {{"start", "--keep-fd=x", "--", "x"}, "'x'"},

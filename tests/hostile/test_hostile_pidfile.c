@@ -316,13 +316,13 @@ static void plant_hardlink(hcase *h)
     TU_SYS(link(h->victim, h->pidfile));
 }
 
-/* start refuses it; status and stop see an unlocked file without a PID:
- * stale. stop then removes the pidfile's name, never the other file's data. */
+/* start refuses it; status sees an unlocked file without a PID: stale. stop
+ * refuses to remove a name of a file that has others (exit 4). */
 TU_TEST(hostile_pidfile_hard_link_is_refused_and_the_file_unchanged)
 {
     hcase h = new_case(plant_hardlink);
-    hexpect e = {.start = 4, .start_needle = "hard links", .status = 1, .status_out = "stale\n", .stop = 0,
-                 .stop_removes = true, .acquire = EMLINK, .inspect = 1};
+    hexpect e = {.start = 4, .start_needle = "hard links", .status = 1, .status_out = "stale\n", .stop = 4,
+                 .stop_removes = false, .acquire = EMLINK, .inspect = 1};
     check_case(&h, &e);
 }
 
