@@ -248,6 +248,25 @@ DAEMONCTX_API int daemonctx_report_error(daemonctx *ctx, const daemonctx_error *
  * failure, after reporting it (step "exec") to the original process. */
 DAEMONCTX_API int daemonctx_execv(daemonctx *ctx, const char *path, char *const argv[], daemonctx_error *err);
 
+/* Run by daemonctx_open_execve() in the daemon just before the exec: 0, or
+ * -errno with ERR filled (the start then fails with that error). */
+typedef int (*daemonctx_exec_hook)(void *arg, daemonctx_error *err);
+
+/* daemonctx_open(), then in the daemon BEFORE_EXEC(ARG) (if not NULL) and
+ * execve(PATH, ARGV, ENVP): the daemon runs none of the caller's code but
+ * BEFORE_EXEC. Detached, that lets it be made as posix_spawn(3) makes a child,
+ * without copying the caller's memory (the double fork then copies nothing):
+ * BEFORE_EXEC runs in the caller's memory, while the caller waits, so it must
+ * keep to async-signal-safe calls and write nothing but its own locals.
+ * In the original process it returns like daemonctx_open() (nothing on
+ * success, or 1 with daemonctx_set_parent_returns()) once PATH was executed;
+ * a failure of any step, of BEFORE_EXEC or of the exec (step "exec") is
+ * returned there, with nothing left behind. Not detaching, the process itself
+ * becomes the daemon and execs: it returns only on failure (its pidfile
+ * removed). Either way the readiness mode is not used: ready means executed. */
+DAEMONCTX_API int daemonctx_open_execve(daemonctx *ctx, const char *path, char *const argv[], char *const envp[],
+                                       daemonctx_exec_hook before_exec, void *arg, daemonctx_error *err);
+
 /* The terminate action: remove the context's pidfile (if this process holds
  * it) and die of SIGNO with its default action, so the exit status reports the
  * signal. Async-signal-safe. */

@@ -132,6 +132,11 @@ void report_failure(const struct launch *l, const daemonctx_error *err);
 void daemon_fail(const struct launch *l, const daemonctx_error *err, bool reported) __attribute__((noreturn));
 void daemon_error(daemonctx_error *err, const char *step, int errnum, const char *what);
 int reset_signals(const sigset_t *ignore);
+struct program_start {
+    const struct start_opts *o;
+    const struct launch *l;
+};
+int prepare_program(void *arg, daemonctx_error *err);
 void exec_program(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
 
 /* ready.c */

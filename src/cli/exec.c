@@ -117,11 +117,15 @@ int reset_signals(const sigset_t *ignore)
     return 0;
 }
 
-/* In the daemon (or the only process, without a fork): hand the pidfile lock
- * and the readiness fd to PROGRAM and exec it. */
-void exec_program(const struct start_opts *o, struct launch *l)
+/* In the daemon, after the library's steps: hand the pidfile lock and the
+ * readiness fd to PROGRAM, give it its signal dispositions. 0, or -errno with
+ * ERR filled. It is also daemonctx_open_execve()'s hook, run in the memory
+ * of the invoker, which waits meanwhile: it writes nothing but its locals. */
+int prepare_program(void *arg, daemonctx_error *err)
 {
-    daemonctx_error err;
+    const struct program_start *ps = arg;
+    const struct start_opts *o = ps->o;
+    const struct launch *l = ps->l;
     int r;
     if (l->lock_fd >= 0) {
         /* The library's lock fd is close-on-exec; PROGRAM holds the lock on
@@ -130,19 +134,30 @@ void exec_program(const struct start_opts *o, struct launch *l)
             r = dup2(daemonctx_pidfile_fd(l->pidfile), l->lock_fd);
         while (r < 0 && (errno == EINTR || errno == EBUSY));
         if (r < 0) {
-            daemon_error(&err, "pidfile", errno, "cannot pass the pidfile lock to PROGRAM");
-            daemon_fail(l, &err, false);
+            daemon_error(err, "pidfile", errno, "cannot pass the pidfile lock to PROGRAM");
+            return -err->errnum;
         }
     }
     if (o->ready == READY_FD && l->forks && fcntl(o->ready_fd, F_SETFD, 0) < 0) {
-        daemon_error(&err, "ready", errno, "cannot pass the readiness fd to PROGRAM");
-        daemon_fail(l, &err, false);
+        daemon_error(err, "ready", errno, "cannot pass the readiness fd to PROGRAM");
+        return -err->errnum;
     }
     r = reset_signals(&o->ignore);
     if (r < 0) {
-        daemon_error(&err, "signals", -r, "cannot reset PROGRAM's signal dispositions");
-        daemon_fail(l, &err, false);
+        daemon_error(err, "signals", -r, "cannot reset PROGRAM's signal dispositions");
+        return r;
     }
+    return 0;
+}
+
+/* In the daemon of daemonctx_open() (a supervisor's PROGRAM, or the only
+ * process, without a fork): prepare PROGRAM and exec it. */
+void exec_program(const struct start_opts *o, struct launch *l)
+{
+    daemonctx_error err;
+    const struct program_start ps = {.o = o, .l = l};
+    if (prepare_program((void *)(uintptr_t)&ps, &err) < 0)
+        daemon_fail(l, &err, false);
     if (l->envp) {
         /* Prepared before the fork: a pointer assignment is all it takes. */
         extern char **environ;

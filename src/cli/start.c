@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -276,7 +277,16 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
     }
 
     daemonctx_error err;
-    r = daemonctx_open(l->ctx, &err);
+    if (l->forks && !o->supervise) {
+        /* The daemon only execs PROGRAM: the library can make it without
+         * copying our memory. */
+        extern char **environ;
+        const struct program_start ps = {.o = o, .l = l};
+        r = daemonctx_open_execve(l->ctx, l->program, o->argv, l->envp ? l->envp : environ, prepare_program,
+                                  (void *)(uintptr_t)&ps, &err);
+    } else {
+        r = daemonctx_open(l->ctx, &err);
+    }
     if (r < 0) {
         /* Name the pidfile as the user wrote it, also when the library's
          * message is about its directory. */

@@ -15,6 +15,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#include <sys/single_threaded.h>
+#endif
 #include <unistd.h>
 
 #include "internal.h"
@@ -121,7 +124,9 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
  * carved out of ours, while we are suspended until it exits. So it costs no
  * copy of the address space (about half of a start's fork cost); the one copy
  * a daemon needs is made by its fork(), from which the daemon resumes our own
- * stack frames by longjmp(), as if our clone() had returned to it.
+ * stack frames by longjmp(), as if our clone() had returned to it. A daemon
+ * that only execs (daemonctx_open_execve) needs no copy at all: it is cloned
+ * the same way in turn, and the intermediate child waits for its exec.
  *
  * Between clone and fork it writes nothing we read later (its fds and signal
  * dispositions are its own; errno, which it shares with us, is read here only
@@ -133,7 +138,57 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
 struct intermediate {
     jmp_buf daemon_resumes;
     int invoker_end, report_fd;
+    /* for the daemon of daemonctx_open_execve */
+    daemonctx *ctx;
+    const struct dcx_plan *plan;
+    const struct invoker_state *invoker;
+    const sigset_t *mask;
 };
+
+/* FN(ARG) in a child cloned with CLONE_VM | CLONE_VFORK onto STACK; where
+ * that is refused, in a fork() child. */
+static pid_t clone_vm(int (*fn)(void *), void *arg, char *stack, size_t size)
+{
+    pid_t pid = clone(fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    if (pid < 0 && (errno == EPERM || errno == ENOSYS || errno == EINVAL)) {
+        pid = fork();
+        if (pid == 0)
+            _exit(fn(arg));
+    }
+    return pid;
+}
+
+/* The C library's set*id() wrappers, which the daemon calls, must not believe
+ * they run in a multithreaded process (they would signal its threads) while
+ * they share its memory: only a process known to be single-threaded gets an
+ * exec'ing daemon that shares its memory. */
+static bool single_threaded(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+    return __libc_single_threaded;
+#else
+    return false;
+#endif
+}
+
+static int daemon_exec_main(void *arg)
+{
+    const struct intermediate *im = arg;
+    invoker_restore(im->invoker, true);
+    (void)sigprocmask(SIG_SETMASK, im->mask, NULL);
+    dcx_daemon_exec(im->ctx, im->plan);
+}
+
+static __attribute__((noinline)) pid_t start_exec_daemon(struct intermediate *im)
+{
+    _Alignas(16) char stack[32 * 1024];
+    if (single_threaded())
+        return clone_vm(daemon_exec_main, im, stack, sizeof stack);
+    pid_t pid = fork();
+    if (pid == 0)
+        daemon_exec_main(im);
+    return pid;
+}
 
 static int intermediate_main(void *arg)
 {
@@ -150,7 +205,7 @@ static int intermediate_main(void *arg)
     }
     /* ...and a second fork so the daemon, not a session leader, can never
      * acquire one again by opening a tty. */
-    pid_t daemon = fork();
+    pid_t daemon = im->plan->exec ? start_exec_daemon(im) : fork();
     if (daemon < 0) {
         dcx_fail(&e, "fork", errno, "cannot fork the daemon: %m");
         dcx_report_fatal(im->report_fd, &e);
@@ -166,15 +221,10 @@ static int intermediate_main(void *arg)
 static __attribute__((noinline)) pid_t start_intermediate(struct intermediate *im)
 {
     _Alignas(16) char stack[INTERMEDIATE_STACK];
-    pid_t pid = clone(intermediate_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, im);
-    if (pid < 0 && (errno == EPERM || errno == ENOSYS || errno == EINVAL)) {
-        pid = fork();
-        if (pid == 0)
-            intermediate_main(im);
-    }
+    pid_t pid = clone_vm(intermediate_main, im, stack, sizeof stack);
 #ifdef DCX_ASAN
-    /* The child's frames poisoned their part of STACK in the shadow memory
-     * it shares with us, and may have been killed before unpoisoning it. */
+    /* The children's frames poisoned their part of STACK in the shadow memory
+     * they share with us, and may have been killed before unpoisoning it. */
     int e = errno;
     ASAN_UNPOISON_MEMORY_REGION(stack, sizeof stack);
     errno = e;
@@ -198,7 +248,12 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
     /* Or whatever stdio buffered is written twice, by the parent and the
      * daemon, or lost with the parent's _exit. */
     (void)fflush(NULL);
-    struct intermediate im = {.invoker_end = plan->report[0], .report_fd = plan->report[1]};
+    struct intermediate im = {.invoker_end = plan->report[0],
+                              .report_fd = plan->report[1],
+                              .ctx = ctx,
+                              .plan = plan,
+                              .invoker = &st,
+                              .mask = &old};
     if (setjmp(im.daemon_resumes)) {
         /* The daemon. */
         invoker_restore(&st, true);

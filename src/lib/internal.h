@@ -71,6 +71,15 @@ struct dcx_plan {
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
     int interrupted_by; /* the signal that ended the invoker's wait, or 0 */
+    const struct dcx_exec *exec; /* daemonctx_open_execve(): the daemon execs */
+};
+
+struct dcx_exec {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    daemonctx_exec_hook hook;
+    void *arg;
 };
 
 /* ---------------------------------------------------------- the open steps */
@@ -78,6 +87,9 @@ struct dcx_plan {
 /* detach.c */
 int dcx_detach_decide(const daemonctx *ctx, const char **reason);
 int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* open.c: the daemon of daemonctx_open_execve(), made by dcx_detach(); it
+ * may share the caller's memory, and never returns. */
+__attribute__((noreturn)) void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *plan);
 
 /* root.c */
 int dcx_normalize_path(const char *in, char *out, size_t size);

@@ -116,21 +116,42 @@ static void plan_free(struct dcx_plan *plan)
         dcx_close(plan->devnull);
 }
 
-int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
+/* The end of daemonctx_open_execve() in the daemon: BEFORE_EXEC, tell the
+ * original process (if any) that the exec comes, exec. Returns the failure. */
+static int run_exec(const struct dcx_exec *x, int report_fd, daemonctx_error *err)
 {
-    daemonctx_error local;
-    if (!err)
-        err = &local;
-    dcx_clear(err);
-    if (!ctx)
-        return dcx_fail(err, "options", EINVAL, "daemonctx_open() needs a context");
-    if (ctx->is_open)
-        return 0;
+    int r;
+    if (x->hook && (r = x->hook(x->arg, err)) < 0)
+        return r;
+    if (report_fd >= 0 && (r = dcx_report_send(report_fd, DCX_REC_EXEC, getpid(), NULL)) < 0)
+        return dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+    execve(x->path, x->argv, x->envp);
+    return dcx_fail(err, "exec", errno, "cannot execute %s: %m", x->path);
+}
 
+void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *shared)
+{
+    daemonctx_error e;
+    /* The steps write to the plan (a closed fd is forgotten): a copy of our
+     * own, as the caller's may be in the memory we share with it. */
+    struct dcx_plan plan = *shared;
+    int fd = plan.report[1];
+    /* The invoker is gone (killed while it waited): nobody asked for this
+     * daemon any more. */
+    if (dcx_report_send(fd, DCX_REC_PID, getpid(), NULL) < 0)
+        _exit(1);
+    if (become_daemon(ctx, &plan, &e) < 0 || run_exec(plan.exec, fd, &e) < 0)
+        dcx_report_fatal(fd, &e);
+    _exit(1);
+}
+
+static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_error *err)
+{
     struct dcx_plan plan;
     memset(&plan, 0, sizeof plan);
     plan.devnull = plan.report[0] = plan.report[1] = -1;
     plan.fork = dcx_detach_decide(ctx, NULL) == 1;
+    plan.exec = exec;
 
     int r = prepare(ctx, &plan, err);
     if (r < 0)
@@ -154,6 +175,11 @@ int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
     if (r < 0) {
         if (plan.fork)
             dcx_report_fatal(plan.report[1], err);
+        goto fail;
+    }
+    if (exec) { /* not detached: this process runs PATH */
+        r = run_exec(exec, -1, err);
+        (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
         goto fail;
     }
     ctx->is_open = true;
@@ -188,4 +214,32 @@ fail:
     if (plan.interrupted_by)
         raise(plan.interrupted_by);
     return r;
+}
+
+int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
+{
+    daemonctx_error local;
+    if (!err)
+        err = &local;
+    dcx_clear(err);
+    if (!ctx)
+        return dcx_fail(err, "options", EINVAL, "daemonctx_open() needs a context");
+    if (ctx->is_open)
+        return 0;
+    return open_sequence(ctx, NULL, err);
+}
+
+int daemonctx_open_execve(daemonctx *ctx, const char *path, char *const argv[], char *const envp[],
+                          daemonctx_exec_hook before_exec, void *arg, daemonctx_error *err)
+{
+    daemonctx_error local;
+    if (!err)
+        err = &local;
+    dcx_clear(err);
+    if (!ctx || !path || !argv || !envp)
+        return dcx_fail(err, "options", EINVAL, "daemonctx_open_execve() needs a context, a path, an argv and an envp");
+    if (ctx->is_open)
+        return dcx_fail(err, "options", EBUSY, "the context is already open");
+    const struct dcx_exec exec = {.path = path, .argv = argv, .envp = envp, .hook = before_exec, .arg = arg};
+    return open_sequence(ctx, &exec, err);
 }

@@ -68,24 +68,43 @@ TU_TEST(fault_lib_fork_in_invoker_fails_cleanly)
 {
     named(FW_LIB, FW_PLAIN, "func=fork,depth=0,nth=1,errno=EAGAIN", 1, "fork", "fork", EAGAIN);
 }
-/* clone(CLONE_VM) refused (a seccomp profile, an emulator): the intermediate
- * child is made by fork() instead, and the start is complete. */
-static void clone_refused(enum fw_kind kind, const char *err)
+/* clone(CLONE_VM) refused (a seccomp profile, an emulator): the child it
+ * would have made is made by fork() instead, and the start is complete. */
+static void clone_refused(enum fw_kind kind, int depth, const char *err)
 {
     fw_world w;
     fw_init(&w, kind);
-    const char *rule = tu_fmt("func=clone,depth=0,nth=1,errno=%s", err);
+    const char *rule = tu_fmt("func=clone,depth=%d,nth=1,errno=%s", depth, err);
     fw_outcome o = fw_run(&w, FW_PLAIN, rule, false);
     TU_ASSERT_MSG(o.hits == 1, "the fault %s was never reached (exit %d, stderr \"%s\")", rule, o.r.code, o.r.err);
     fw_check(&w, &o, false, 0, NULL, tu_fmt("%s with %s", kind == FW_CLI ? "daemonctx start" : "dcx-helper", rule));
 }
 TU_TEST(fault_cli_start_forks_the_intermediate_when_clone_vm_is_eperm)
 {
-    clone_refused(FW_CLI, "EPERM");
+    clone_refused(FW_CLI, 0, "EPERM");
 }
 TU_TEST(fault_lib_start_forks_the_intermediate_when_clone_vm_is_enosys)
 {
-    clone_refused(FW_LIB, "ENOSYS");
+    clone_refused(FW_LIB, 0, "ENOSYS");
+}
+/* The CLI's daemon only execs PROGRAM: the intermediate child clones it too
+ * (daemonctx_open_execve), or forks it where that is refused. */
+static void daemon_clone_refused(const char *err)
+{
+#ifndef __GLIBC__
+    /* Without glibc's __libc_single_threaded the library cannot tell that
+     * the caller has no threads, and always forks the daemon. */
+    tu_skip("the daemon is forked, not cloned, without glibc");
+#endif
+    clone_refused(FW_CLI, 1, err);
+}
+TU_TEST(fault_cli_start_forks_the_daemon_when_clone_vm_is_eperm)
+{
+    daemon_clone_refused("EPERM");
+}
+TU_TEST(fault_cli_start_forks_the_daemon_when_clone_vm_is_enosys)
+{
+    daemon_clone_refused("ENOSYS");
 }
 TU_TEST(fault_cli_setsid_fails_cleanly)
 {
@@ -286,15 +305,15 @@ TU_TEST(fault_lib_report_channel_fails_cleanly)
 }
 TU_TEST(fault_cli_exec_fails_cleanly)
 {
-    named(FW_CLI, FW_PLAIN, "func=execv,depth=2,nth=1,errno=EACCES", 126, "execute", "-", EACCES);
+    named(FW_CLI, FW_PLAIN, "func=execve,depth=2,nth=1,errno=EACCES", 126, "execute", "-", EACCES);
 }
 TU_TEST(fault_cli_exec_enoent_fails_cleanly)
 {
-    named(FW_CLI, FW_PLAIN, "func=execv,depth=2,nth=1,errno=ENOENT", 127, "execute", "-", ENOENT);
+    named(FW_CLI, FW_PLAIN, "func=execve,depth=2,nth=1,errno=ENOENT", 127, "execute", "-", ENOENT);
 }
 TU_TEST(fault_cli_exec_out_of_memory_fails_cleanly)
 {
-    named(FW_CLI, FW_PLAIN, "func=execv,depth=2,nth=1,errno=ENOMEM", 126, "execute", "-", ENOMEM);
+    named(FW_CLI, FW_PLAIN, "func=execve,depth=2,nth=1,errno=ENOMEM", 126, "execute", "-", ENOMEM);
 }
 TU_TEST(fault_lib_exec_fails_cleanly)
 {

@@ -49,11 +49,19 @@
  *   After daemonctx_ready(): "ready RC".
  *   --probe                  not a daemonctx run: write "probe PID" and pause
  *                            (the program --exec runs)
+ *   --open-execve PROGRAM ARGS...  daemonctx_open_execve() instead of open():
+ *                            the daemon execs PROGRAM (the rest of argv);
+ *     --hook-fail=ERRNO      (before it) the hook fails with ERRNO, step "hook"
+ *     --hook-keep-lock       (before it) the hook passes the pidfile lock on
+ *                            (clears close-on-exec on the pidfile's fd)
+ *     --threaded             (before it) start a thread before opening
  */
 #include "daemonctx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -209,6 +217,34 @@ static void check_busy(void) {
     say("busy ok\n");
 }
 
+static int hook_errno;
+static bool hook_keep_lock;
+
+/* daemonctx_open_execve()'s hook: it may run in our memory (no stdio, no
+ * writes but its locals and ERR). */
+static int execve_hook(void *arg, daemonctx_error *err)
+{
+    (void)arg;
+    if (hook_keep_lock && fcntl(daemonctx_pidfile_fd(g_pidfile), F_SETFD, 0) < 0)
+        return -errno;
+    if (!hook_errno)
+        return 0;
+    static const char step[] = "hook", message[] = "the hook refused";
+    memset(err, 0, sizeof *err);
+    err->errnum = hook_errno;
+    memcpy(err->step, step, sizeof step);
+    memcpy(err->message, message, sizeof message);
+    return -hook_errno;
+}
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     bool preserve_report = true, print_decision = false, print_workdir = false;
     bool fork_child_exit = false, fork_child_stay = false, do_check_busy = false, do_close = false, write_stdio = false;
@@ -217,10 +253,12 @@ int main(int argc, char **argv) {
     int die_before_ready = -1, die_now = -1, ready_gate_fd = -1, start_gate_fd = -1;
     const char *print_before_open = NULL;
     char **exec_argv = NULL;
+    char **execve_argv = NULL;
 
-    /* Options before --exec are ours; the rest is the program to exec. */
+    /* Options before --exec (or --open-execve) are ours; the rest is the
+     * program to exec. */
     int own = 1;
-    while (own < argc && strcmp(argv[own], "--exec") != 0)
+    while (own < argc && strcmp(argv[own], "--exec") != 0 && strcmp(argv[own], "--open-execve") != 0)
         own++;
     /* The probe: what --exec runs. */
     for (int i = 1; i < own; i++) {
@@ -370,6 +408,19 @@ int main(int argc, char **argv) {
             never_ready = true;
         } else if (OPT("--die-before-ready")) {
             die_before_ready = (int)parse_long(v, 10, a);
+        } else if (OPT("--hook-fail")) {
+            hook_errno = (int)parse_long(v, 10, a);
+        } else if (strcmp(a, "--hook-keep-lock") == 0) {
+            hook_keep_lock = true;
+        } else if (strcmp(a, "--threaded") == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, idle_thread, NULL) != 0)
+                usage("--threaded: pthread_create failed");
+        } else if (strcmp(a, "--open-execve") == 0) {
+            if (i + 1 >= argc)
+                usage("--open-execve needs a program");
+            execve_argv = &argv[i + 1];
+            break;
         } else if (strcmp(a, "--exec") == 0) {
             if (i + 1 >= argc)
                 usage("--exec needs a program");
@@ -411,7 +462,9 @@ int main(int argc, char **argv) {
 
     daemonctx_error err;
     memset(&err, 0, sizeof err);
-    int rc = daemonctx_open(g_ctx, &err);
+    extern char **environ;
+    int rc = execve_argv ? daemonctx_open_execve(g_ctx, execve_argv[0], execve_argv, environ, execve_hook, NULL, &err)
+                         : daemonctx_open(g_ctx, &err);
     if (rc < 0) {
         fprintf(stderr, "%s: %s\n", err.step, err.message);
         say("error %d %d %s\n", rc, err.errnum, err.step);
