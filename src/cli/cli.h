@@ -87,6 +87,7 @@ struct launch {
     int err_fd;     /* the invoker's stderr, for errors after open() without a fork; or -1 */
     char **envp;    /* PROGRAM's environment (NULL: ours) */
     int interrupt_fd; /* signalfd of the signals that interrupt a wait, or -1 */
+    int die_signal;   /* the interruption to die of once cleaned up, or 0 */
     bool forks;
     const char *detach_reason;
     daemonctx_pidfile *pidfile;
@@ -157,6 +158,7 @@ enum ready_event ready_handle(struct ready_source *rs);
 char **environment_with(const char *entry);
 void describe_status(const siginfo_t *si, char *buf, size_t size);
 int catch_interrupts(sigset_t *set);
+int die_of(int signo);
 int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct ready_source *rs,
                        long long deadline_ms);
 

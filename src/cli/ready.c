@@ -229,7 +229,7 @@ int catch_interrupts(sigset_t *set)
 }
 
 /* Die of SIGNO, as an interrupted program should (the shell then knows). */
-static int die_of(int signo)
+int die_of(int signo)
 {
     struct sigaction dfl;
     sigset_t only;
@@ -334,7 +334,8 @@ int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct read
     case INTERRUPTED:
         print_error("interrupted by SIG%s before program '%s' (PID %d) was ready; it was killed",
                     signal_name(signo) ? signal_name(signo) : "?", prog, (int)pid);
-        return die_of(signo);
+        l->die_signal = signo;
+        return 128 + signo;
     default:
         print_error("cannot wait for program '%s' to be ready: %s", prog, strerror(wait_errno));
         return EXIT_SYSTEM;

@@ -222,6 +222,18 @@ static int dry_run(const struct start_opts *o, struct launch *l)
     return EXIT_OK;
 }
 
+/* The first signal of SET pending for us, or 0. */
+static int pending_in(const sigset_t *set)
+{
+    sigset_t pending;
+    if (sigpending(&pending) < 0)
+        return 0;
+    for (int signo = 1; signo < NSIG; signo++)
+        if (sigismember(set, signo) == 1 && sigismember(&pending, signo) == 1)
+            return signo;
+    return 0;
+}
+
 static int start(const struct start_opts *o, struct launch *l, struct ready_source *rs)
 {
     long long deadline = o->timeout_ms ? monotonic_ms() + o->timeout_ms : -1;
@@ -270,8 +282,11 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
     }
     if ((r = configure(o, l)))
         return r;
+    /* Caught from here on, in the library's wait too (it re-raises the
+     * signal it was interrupted by, which then stays pending): we die of it
+     * only once what this start created is removed (cmd_start). */
     sigset_t interrupts;
-    if (rs->fd >= 0 && (l->interrupt_fd = catch_interrupts(&interrupts)) < 0) {
+    if ((l->interrupt_fd = catch_interrupts(&interrupts)) < 0) {
         print_error("cannot watch for interruptions: %s", strerror(errno));
         return EXIT_SYSTEM;
     }
@@ -294,6 +309,8 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
             print_error("pidfile '%s': %s", o->pidfile, err.message);
         else
             print_error("%s", err.message);
+        if (strcmp(err.step, "interrupted") == 0)
+            l->die_signal = pending_in(&interrupts);
         return exit_code_for(&err);
     }
     if (r == 0) { /* the daemon, or the only process when not detaching */
@@ -332,5 +349,5 @@ int cmd_start(int argc, char **argv)
     free(l.envp);
     free(rs.env_entry);
     free(o.keep_fds);
-    return r;
+    return l.die_signal ? die_of(l.die_signal) : r;
 }

@@ -133,8 +133,11 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
  * when clone() itself failed; all signals are blocked, so no handler of ours
  * runs on its stack in our memory) and its fork() is the C library's, so the
  * daemon gets the library's and the program's atfork handling like any fork
- * child. Where CLONE_VM is refused (a seccomp profile, an emulator) a plain
- * fork() runs the same function. */
+ * child. The exec'ing daemon works on a copy of the plan; what else it
+ * writes in our memory (errno, the pidfile object's owner PID, the terminate
+ * handler's context) is nothing we take for our own. Where CLONE_VM is
+ * refused (a seccomp profile, an emulator) a plain fork() runs the same
+ * function. */
 struct intermediate {
     jmp_buf daemon_resumes;
     int invoker_end, report_fd;

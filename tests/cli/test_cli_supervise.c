@@ -234,6 +234,31 @@ TU_TEST(cli_supervise_death_before_ready_fails_at_once)
     expect_nothing_left(pf);
 }
 
+/* Ctrl-C while the library waits for the supervisor's readiness: everything
+ * this start made goes (supervisor, program, pidfile, the output file it
+ * created), then start dies of the signal, as an interrupted command should. */
+TU_TEST(cli_supervise_interrupted_start_dies_of_the_signal_leaving_nothing)
+{
+    const char *dir = tu_tmpdir();
+    const char *pf = tu_fmt("%s/d.pid", dir), *out = tu_fmt("%s/out.log", dir);
+    tu_cmd c;
+    supervise_cmd(&c, pf);
+    tu_cmd_arg(&c, "--ready=fd:4");
+    tu_cmd_arg(&c, "--timeout=30");
+    tu_cmd_arg(&c, "--stdout=%s", out);
+    program(&c);
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    tu_proc *p = tu_spawn(&c);
+    int64_t t0 = tu_now_ms();
+    expect_event(p, "up");
+    TU_SYS(kill(p->pid, SIGINT));
+    cli_result r = cli_finish(p, t0);
+    TU_ASSERT_INT_EQ(r.code, 128 + SIGINT);
+    TU_ASSERT_CONTAINS(r.err, "interrupted");
+    TU_ASSERT_MSG(!tu_path_exists(out), "the output file this start created was left behind");
+    expect_nothing_left(pf);
+}
+
 TU_TEST(cli_supervise_never_ready_times_out)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
