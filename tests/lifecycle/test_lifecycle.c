@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------- helpers */
@@ -61,11 +62,10 @@ static void start_cmd(rel_cmd *c, const char *pidfile, bool lib, int event_fd)
 /* The state after the dust settled: nothing (pidfile absent or unlocked)
  * or one daemon named by the pidfile and holding it. Returns the daemon or
  * 0. */
-static pid_t consistent(const char *pidfile, const pid_t *allowed, size_t nallowed, const char *context)
+static size_t count_live(const pid_t *allowed, size_t nallowed, pid_t *daemon)
 {
     rel_desc d[64];
     size_t n = rel_descendants(d, 64), live = 0;
-    pid_t daemon = 0;
     for (size_t i = 0; i < n; i++) {
         bool ok = d[i].state == 'Z';
         for (size_t j = 0; j < nallowed; j++)
@@ -73,7 +73,23 @@ static pid_t consistent(const char *pidfile, const pid_t *allowed, size_t nallow
         if (ok)
             continue;
         live++;
-        daemon = d[i].pid;
+        *daemon = d[i].pid;
+    }
+    return live;
+}
+
+static pid_t consistent(const char *pidfile, const pid_t *allowed, size_t nallowed, const char *context)
+{
+    pid_t daemon = 0;
+    size_t live = count_live(allowed, nallowed, &daemon);
+    /* The intermediate child of an exec'ing start waits (vfork) for the
+     * daemon's exec and only then exits: it may still be on its way out
+     * when the program announced itself. It goes by itself, or not at all
+     * by the deadline. */
+    for (int64_t deadline = tu_now_ms() + tu_timeout_ms(); live > 1 && tu_now_ms() < deadline;) {
+        struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+        nanosleep(&ms, NULL);
+        live = count_live(allowed, nallowed, &daemon);
     }
     rel_result st = cli("status", pidfile, NULL, NULL);
     if (live == 0) {
