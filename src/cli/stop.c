@@ -10,6 +10,7 @@
  * no sleep loop. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
@@ -40,26 +41,29 @@ struct stop_opts {
     bool verbose;
     struct step schedule[SCHEDULE_MAX];
     size_t n;
+    size_t repeat_from; /* "forever": the steps from here repeat; n: none */
 };
 
 /* start-stop-daemon's --retry: "TIMEOUT" alone means SIG/TIMEOUT/KILL/TIMEOUT;
  * otherwise items separated by '/', each a signal ("TERM", "-TERM", "15",
- * "-15") or a number of seconds to wait. */
+ * "-15"), a number of seconds to wait, or "forever" (once): the items after
+ * it repeat until the process ends. */
 static int parse_schedule(struct stop_opts *so)
 {
     unsigned ms;
+    so->n = 0;
+    so->repeat_from = SIZE_MAX;
     if (parse_seconds(so->retry, &ms) == 0) {
         so->schedule[0] = (struct step){so->signo, 0};
         so->schedule[1] = (struct step){0, ms};
         so->schedule[2] = (struct step){SIGKILL, 0};
         so->schedule[3] = (struct step){0, ms};
-        so->n = 4;
+        so->n = so->repeat_from = 4;
         return 0;
     }
     char item[64];
     const char *p = so->retry;
     bool any_signal = false;
-    so->n = 0;
     for (;;) {
         const char *slash = strchrnul(p, '/');
         size_t len = (size_t)(slash - p);
@@ -68,7 +72,11 @@ static int parse_schedule(struct stop_opts *so)
         memcpy(item, p, len);
         item[len] = '\0';
         int signo;
-        if (item[0] != '-' && parse_seconds(item, &ms) == 0) {
+        if (strcmp(item, "forever") == 0) {
+            if (so->repeat_from != SIZE_MAX)
+                return -1;
+            so->repeat_from = so->n;
+        } else if (item[0] != '-' && parse_seconds(item, &ms) == 0) {
             so->schedule[so->n++] = (struct step){0, ms};
         } else if (parse_signal(item[0] == '-' ? item + 1 : item, &signo) == 0) {
             so->schedule[so->n++] = (struct step){signo, 0};
@@ -80,7 +88,15 @@ static int parse_schedule(struct stop_opts *so)
             break;
         p = slash + 1;
     }
-    return any_signal ? 0 : -1;
+    if (so->repeat_from == SIZE_MAX) {
+        so->repeat_from = so->n;
+        return any_signal ? 0 : -1;
+    }
+    /* What repeats must wait (or it would spin) and could end the process. */
+    bool waits = false;
+    for (size_t i = so->repeat_from; i < so->n; i++)
+        waits |= so->schedule[i].signo == 0 && so->schedule[i].ms > 0;
+    return any_signal && waits ? 0 : -1;
 }
 
 static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
@@ -139,7 +155,9 @@ static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
     }
     if (so->retry) {
         if (parse_schedule(so) < 0) {
-            usage_error("invalid value '%s' for --retry: SIG/SECONDS/SIG/SECONDS..., or SECONDS", so->retry);
+            usage_error("invalid value '%s' for --retry: SIG/SECONDS/SIG/SECONDS... (forever: repeat what follows), "
+                        "or SECONDS",
+                        so->retry);
             return -1;
         }
     } else {
@@ -147,7 +165,7 @@ static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
         so->schedule[1] = (struct step){0, so->timeout_ms};
         so->schedule[2] = (struct step){SIGKILL, 0};
         so->schedule[3] = (struct step){0, 5000};
-        so->n = so->signo == SIGKILL ? 2 : 4;
+        so->n = so->repeat_from = so->signo == SIGKILL ? 2 : 4;
     }
     return 0;
 }
@@ -319,9 +337,15 @@ static int target_wait(const struct target *t, long long deadline)
 }
 
 /* 1 the process ended, 0 still running at the end of the schedule, -errno. */
+/* After step I: the next one, or past the last, again from "forever". */
+static size_t next_step(const struct stop_opts *so, size_t i)
+{
+    return i + 1 == so->n && so->repeat_from < so->n ? so->repeat_from : i + 1;
+}
+
 static int run_schedule(const struct stop_opts *so, const struct target *t)
 {
-    for (size_t i = 0; i < so->n; i++) {
+    for (size_t i = 0; i < so->n; i = next_step(so, i)) {
         const struct step *st = &so->schedule[i];
         if (st->signo > 0) {
             if (target_signal(t, st->signo) < 0)

@@ -58,7 +58,11 @@ void dcx_report_fatal(int fd, const daemonctx_error *err)
 static long long now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* CLOCK_MONOTONIC cannot fail with a valid clock id and pointer; were it
+     * to, every poll() would get the whole timeout, which still ends the
+     * wait. */
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return 0;
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 

@@ -12,6 +12,7 @@
  *   notify:TEXT         send TEXT ("\n" for '|') to $NOTIFY_SOCKET
  *   ignore:SIG          ignore signal number SIG
  *   trap:SIG:FD:CODE    on signal SIG: write "got SIG PID\n" to FD, _exit(CODE)
+ *   trap-nth:SIG:N:FD:CODE  the same on the Nth SIG; before, "saw SIG PID\n"
  *   raise:SIG           die of signal SIG (default action)
  *   print               "out-line" on stdout, "err-line" on stderr
  *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits
@@ -27,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int trap_fd[NSIG], trap_code[NSIG];
+static int trap_fd[NSIG], trap_code[NSIG], trap_left[NSIG];
 
 static void say(int fd, const char *word)
 {
@@ -40,6 +41,12 @@ static void say(int fd, const char *word)
 static void on_trap(int sig)
 {
     char word[32];
+    if (trap_left[sig] > 1) {
+        trap_left[sig]--;
+        (void)snprintf(word, sizeof word, "saw %d", sig);
+        say(trap_fd[sig], word);
+        return;
+    }
     (void)snprintf(word, sizeof word, "got %d", sig);
     say(trap_fd[sig], word);
     _exit(trap_code[sig]);
@@ -80,7 +87,7 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int x, y, z;
+        int x, y, z, w;
         char word[64];
         if (sscanf(a, "event:%d:%63s", &x, word) == 2) {
             say(x, word);
@@ -99,7 +106,8 @@ int main(int argc, char **argv)
             notify(a + 7);
         } else if (sscanf(a, "ignore:%d", &x) == 1) {
             signal(x, SIG_IGN);
-        } else if (sscanf(a, "trap:%d:%d:%d", &x, &y, &z) == 3) {
+        } else if (sscanf(a, "trap:%d:%d:%d", &x, &y, &z) == 3 ||
+                   (sscanf(a, "trap-nth:%d:%d:%d:%d", &x, &w, &y, &z) == 4 && (trap_left[x] = w) > 0)) {
             trap_fd[x] = y;
             trap_code[x] = z;
             struct sigaction sa;

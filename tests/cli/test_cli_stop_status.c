@@ -106,6 +106,22 @@ TU_TEST(cli_stop_still_running_after_schedule_exits_1)
     tu_assert_pidfile_holds(pf, pid);
 }
 
+/* start-stop-daemon's "forever": the steps after it repeat until the process
+ * ends (here on the third SIGUSR1; the schedule alone has two). */
+TU_TEST(cli_stop_retry_forever_repeats_the_steps_after_it_until_the_program_ends)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    cli_result started;
+    pid_t pid = start_prog(pf, tu_fmt("trap-nth:%d:3:%d:0", SIGUSR1, EVENT_FD), &started);
+    cli_result r = run("stop", pf, "--retry=USR1/0.05/forever/USR1/0.05", NULL);
+    expect_success(&r);
+    TU_ASSERT_INT_EQ(expect_event(started.proc, tu_fmt("saw %d", SIGUSR1)), pid);
+    TU_ASSERT_INT_EQ(expect_event(started.proc, tu_fmt("saw %d", SIGUSR1)), pid);
+    TU_ASSERT_INT_EQ(expect_event(started.proc, tu_fmt("got %d", SIGUSR1)), pid);
+    TU_ASSERT(!tu_path_exists(pf));
+    tu_assert_no_descendants();
+}
+
 TU_TEST(cli_stop_signal_option_sends_that_signal)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
