@@ -51,7 +51,11 @@ void report_failure(const struct launch *l, const daemonctx_error *err)
             {.iov_base = (void *)(uintptr_t)err->message, .iov_len = strlen(err->message)},
             {.iov_base = (void *)(uintptr_t)"\n", .iov_len = 1},
         };
-        (void)writev(l->err_fd, iov, 3);
+        ssize_t n;
+        do
+            n = writev(l->err_fd, iov, 3);
+        while (n < 0 && errno == EINTR);
+        /* A failure to say it has nowhere left to be said. */
     }
 }
 

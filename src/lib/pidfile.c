@@ -467,7 +467,12 @@ static void unlink_if_ours(daemonctx_pidfile *pf)
     if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == pf->dev &&
         now.st_ino == pf->ino && unlinkat(pf->dirfd, pf->base, 0) == 0)
         return;
-    (void)ftruncate(pf->fd, 0);
+    int r;
+    do
+        r = ftruncate(pf->fd, 0);
+    while (r < 0 && errno == EINTR);
+    /* Failing that too, the file keeps our PID, and its lock goes with us:
+     * stale, which a start takes over and inspect reports as such. */
 }
 
 static void forget(daemonctx_pidfile *pf)
