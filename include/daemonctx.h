@@ -257,7 +257,12 @@ typedef int (*daemonctx_exec_hook)(void *arg, daemonctx_error *err);
  * BEFORE_EXEC. Detached, that lets it be made as posix_spawn(3) makes a child,
  * without copying the caller's memory (the double fork then copies nothing):
  * BEFORE_EXEC runs in the caller's memory, while the caller waits, so it must
- * keep to async-signal-safe calls and write nothing but its own locals.
+ * keep to async-signal-safe calls, write nothing but its own locals and stay
+ * within 128 KiB of stack. The daemon keeps none of the caller's signal
+ * handlers (they would run in that memory; exec resets them anyway); the
+ * timeout holds meanwhile (a timer kills a daemon not yet executed at the
+ * deadline), and SIGINT, SIGTERM, SIGHUP or SIGQUIT received meanwhile end
+ * the start once the caller resumes.
  * In the original process it returns like daemonctx_open() (nothing on
  * success, or 1 with daemonctx_set_parent_returns()) once PATH was executed;
  * a failure of any step, of BEFORE_EXEC or of the exec (step "exec") is

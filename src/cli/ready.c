@@ -225,7 +225,13 @@ int catch_interrupts(sigset_t *set)
     }
     if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
         return -1;
-    return signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+    int fd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        (void)sigprocmask(SIG_UNBLOCK, set, NULL);
+        errno = e;
+    }
+    return fd;
 }
 
 /* Die of SIGNO, as an interrupted program should (the shell then knows). */

@@ -287,8 +287,13 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
      * only once what this start created is removed (cmd_start). */
     sigset_t interrupts;
     if ((l->interrupt_fd = catch_interrupts(&interrupts)) < 0) {
-        print_error("cannot watch for interruptions: %s", strerror(errno));
-        return EXIT_SYSTEM;
+        /* Needed to wait for readiness; otherwise the signals just act as
+         * they would (the library cleans up before it re-raises them). */
+        if (rs->fd >= 0) {
+            print_error("cannot watch for interruptions: %s", strerror(errno));
+            return EXIT_SYSTEM;
+        }
+        (void)sigemptyset(&interrupts);
     }
 
     daemonctx_error err;

@@ -22,6 +22,7 @@
 #include <sys/inotify.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -237,6 +238,7 @@ struct target {
     pid_t pid;
     int pidfd; /* -1: no pidfd */
     const char *path;
+    bool lock_free; /* seen released, the process not ended (no pidfd) */
 };
 
 static int target_signal(const struct target *t, int signo)
@@ -317,23 +319,37 @@ static bool ended(pid_t pid)
 }
 
 /* 1 the process ended, 0 not by DEADLINE, -errno. */
-static int target_wait(const struct target *t, long long deadline)
+static int target_wait(struct target *t, long long deadline)
 {
     if (t->pidfd >= 0)
         return poll_one(t->pidfd, POLLIN, deadline);
-    int r = wait_lock_released(t->path, deadline);
-    if (r <= 0)
-        return r;
-    /* The lock goes when the dying process closes its files, a moment
-     * before it becomes a zombie: wait out that moment, which no event
-     * marks without a pidfd. A process still there after it dropped its
-     * lock some other way is not ended: the schedule goes on. */
-    for (long long spin_end = monotonic_ms() + 100; !ended(t->pid);) {
-        if (monotonic_ms() >= spin_end)
-            return 0;
-        (void)sched_yield();
+    if (!t->lock_free) {
+        int r = wait_lock_released(t->path, deadline);
+        if (r <= 0)
+            return r;
+        /* The lock goes when the dying process closes its files, a moment
+         * before it becomes a zombie: wait out that moment, which no event
+         * marks without a pidfd. */
+        for (long long spin_end = monotonic_ms() + 100; !ended(t->pid);) {
+            if (monotonic_ms() >= spin_end) {
+                t->lock_free = true;
+                return 0;
+            }
+            (void)sched_yield();
+        }
+        return 1;
     }
-    return 1;
+    /* Still there after it dropped its lock some other way: no event will
+     * tell its end, so it is looked at every 10 ms until DEADLINE. */
+    for (;;) {
+        if (ended(t->pid))
+            return 1;
+        long long left = deadline - monotonic_ms();
+        if (left <= 0)
+            return 0;
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = (left < 10 ? left : 10) * 1000000L};
+        (void)nanosleep(&pause, NULL);
+    }
 }
 
 /* 1 the process ended, 0 still running at the end of the schedule, -errno. */
@@ -343,7 +359,7 @@ static size_t next_step(const struct stop_opts *so, size_t i)
     return i + 1 == so->n && so->repeat_from < so->n ? so->repeat_from : i + 1;
 }
 
-static int run_schedule(const struct stop_opts *so, const struct target *t)
+static int run_schedule(const struct stop_opts *so, struct target *t)
 {
     for (size_t i = 0; i < so->n; i = next_step(so, i)) {
         const struct step *st = &so->schedule[i];

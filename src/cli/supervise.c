@@ -295,8 +295,10 @@ static void ready_event(struct supervisor *s, struct ready_source *rs)
     rs->fd = -1;
     if (s->ready || !s->child)
         return;
-    if (child_watch_wait(&s->watch, monotonic_ms() + EXIT_AFTER_EOF_MS) != 0)
-        child_ended(s); /* before readiness, it does not return */
+    /* Ended: reported with its status (child_ended does not return before
+     * readiness); running, or not to be told (-1): killed below. */
+    if (child_watch_wait(&s->watch, monotonic_ms() + EXIT_AFTER_EOF_MS) > 0)
+        child_ended(s);
     siginfo_t si;
     pid_t pid = s->child;
     child_watch_kill(&s->watch, &si);

@@ -95,8 +95,14 @@ int child_watch_ended(struct child_watch *w)
     do
         r = waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT);
     while (r < 0 && errno == EINTR);
-    if (r < 0) /* ECHILD: reaped already, so ended */
-        return errno == ECHILD ? 1 : -1;
+    if (r < 0 && errno == ECHILD) {
+        /* Reaped already, so ended; its PID may belong to another process
+         * by now: W names nobody any more. */
+        w->pid = 0;
+        return 1;
+    }
+    if (r < 0)
+        return -1;
     return si.si_pid != 0;
 }
 

@@ -9,14 +9,21 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
 #include <sys/single_threaded.h>
+#endif
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+#include <sys/rseq.h>
+#define DCX_GLIBC_RSEQ 1 /* the C library registers rseq areas and says where */
 #endif
 #include <unistd.h>
 
@@ -120,39 +127,98 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
 
 /* The intermediate child: a new session, and in it the daemon.
  *
- * It is cloned with CLONE_VM | CLONE_VFORK: it runs in our memory, on a stack
- * carved out of ours, while we are suspended until it exits. So it costs no
- * copy of the address space (about half of a start's fork cost); the one copy
- * a daemon needs is made by its fork(), from which the daemon resumes our own
- * stack frames by longjmp(), as if our clone() had returned to it. A daemon
- * that only execs (daemonctx_open_execve) needs no copy at all: it is cloned
- * the same way in turn, and the intermediate child waits for its exec.
+ * It is cloned with CLONE_VM | CLONE_VFORK: it runs in our memory, on our
+ * stack below this frame, while we are suspended until it exits. So it costs
+ * no copy of the address space (about half of a start's fork cost); the one
+ * copy a daemon needs is made by its fork(), from which the daemon resumes
+ * our own stack frames by longjmp(), as if our clone() had returned to it. A
+ * daemon that only execs (daemonctx_open_execve) needs no copy at all: it is
+ * cloned the same way in turn, and the intermediate child waits for its exec.
+ *
+ * What a CLONE_VM child does not get, the daemon must not lose: the kernel
+ * gives it no rseq registration, which a fork child inherits and the C
+ * library believes in (sched_getcpu, per-CPU data); so the intermediate
+ * registers our thread's area before it forks, and where it cannot (a layout
+ * it does not know) it asks for a plain fork() instead.
  *
  * Between clone and fork it writes nothing we read later (its fds and signal
  * dispositions are its own; errno, which it shares with us, is read here only
  * when clone() itself failed; all signals are blocked, so no handler of ours
  * runs on its stack in our memory) and its fork() is the C library's, so the
  * daemon gets the library's and the program's atfork handling like any fork
- * child. The exec'ing daemon works on a copy of the plan; what else it
- * writes in our memory (errno, the pidfile object's owner PID, the terminate
- * handler's context) is nothing we take for our own. Where CLONE_VM is
- * refused (a seccomp profile, an emulator) a plain fork() runs the same
- * function. */
+ * child. The exec'ing daemon works on a copy of the plan, sets no handler
+ * (signals.c), and what else it writes in our memory (errno, the pidfile
+ * object's owner PID, the dumpable flag of a shared address space, restored
+ * below) is nothing we take for our own. Where CLONE_VM is refused (a seccomp
+ * profile, an emulator) a plain fork() runs the same function. */
+/* The children's stacks, one mapping: [guard | the exec'ing daemon's stack |
+ * guard | the intermediate child's stack]. A child that goes deeper faults
+ * on a guard page instead of writing over what lies below. */
+struct child_stacks {
+    char *base;
+    size_t size;
+    char *intermediate_top, *daemon_top;
+};
+
+#define CHILD_STACK_SIZE (128 * 1024)
+
+static int stacks_map(struct child_stacks *cs)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        page = 4096;
+    size_t pg = (size_t)page, stack = (CHILD_STACK_SIZE + pg - 1) / pg * pg;
+    cs->size = 2 * (pg + stack);
+    void *m = mmap(NULL, cs->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return -errno;
+    cs->base = m;
+    if (mprotect(cs->base, pg, PROT_NONE) < 0 || mprotect(cs->base + pg + stack, pg, PROT_NONE) < 0) {
+        int e = errno;
+        (void)munmap(cs->base, cs->size);
+        cs->base = NULL;
+        return -e;
+    }
+    cs->daemon_top = cs->base + pg + stack;
+    cs->intermediate_top = cs->base + cs->size;
+    return 0;
+}
+
+static void stacks_unmap(struct child_stacks *cs)
+{
+    if (!cs->base)
+        return;
+#ifdef DCX_ASAN
+    /* The children's frames poisoned the shadow of these stacks, which we
+     * share, and may have been killed before unpoisoning it. */
+    ASAN_UNPOISON_MEMORY_REGION(cs->base, cs->size);
+#endif
+    (void)munmap(cs->base, cs->size);
+    cs->base = NULL;
+}
+
 struct intermediate {
     jmp_buf daemon_resumes;
     int invoker_end, report_fd;
+    const struct child_stacks *stacks; /* NULL: fork() the children */
+    bool carry_rseq; /* the daemon continues our code: keep its rseq */
     /* for the daemon of daemonctx_open_execve */
     daemonctx *ctx;
     const struct dcx_plan *plan;
     const struct invoker_state *invoker;
-    const sigset_t *mask;
+    long long deadline_ms;
 };
 
-/* FN(ARG) in a child cloned with CLONE_VM | CLONE_VFORK onto STACK; where
- * that is refused, in a fork() child. */
-static pid_t clone_vm(int (*fn)(void *), void *arg, char *stack, size_t size)
+/* The intermediate child's exit status when our rseq registration cannot be
+ * carried over: fork() it instead. */
+#define INTERMEDIATE_WANTS_FORK 75
+
+/* FN(ARG) in a child cloned with CLONE_VM | CLONE_VFORK onto the stack that
+ * ends at TOP; where that is refused, in a fork() child. */
+static pid_t clone_vm(int (*fn)(void *), void *arg, char *top)
 {
-    pid_t pid = clone(fn, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+    pid_t pid = clone(fn, top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
     if (pid < 0 && (errno == EPERM || errno == ENOSYS || errno == EINVAL)) {
         pid = fork();
         if (pid == 0)
@@ -174,19 +240,36 @@ static bool single_threaded(void)
 #endif
 }
 
+#ifdef DCX_GLIBC_RSEQ
+/* In the intermediate child: register our thread's rseq area as the C
+ * library did (it tells its size and offset; the registration is 32 bytes,
+ * the original layout, for the sizes it reports with it), so that the
+ * daemon, its fork child, inherits the registration. 0, or -1 to fork. */
+static int carry_rseq(void)
+{
+    if (__rseq_size == 0) /* the C library registered nothing */
+        return 0;
+    if (__rseq_size != 20 && __rseq_size != 32)
+        return -1;
+    void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+    /* EBUSY: registered already, as in a fork() child (clone refused). */
+    return syscall(SYS_rseq, area, 32, 0, RSEQ_SIG) == 0 || errno == EBUSY ? 0 : -1;
+}
+#endif
+
 static int daemon_exec_main(void *arg)
 {
     const struct intermediate *im = arg;
+    /* Signals stay blocked until the signal step has taken every handler
+     * of ours away (we share the memory those handlers write). */
     invoker_restore(im->invoker, true);
-    (void)sigprocmask(SIG_SETMASK, im->mask, NULL);
-    dcx_daemon_exec(im->ctx, im->plan);
+    dcx_daemon_exec(im->ctx, im->plan, im->deadline_ms);
 }
 
-static __attribute__((noinline)) pid_t start_exec_daemon(struct intermediate *im)
+static pid_t start_exec_daemon(struct intermediate *im)
 {
-    _Alignas(16) char stack[32 * 1024];
-    if (single_threaded())
-        return clone_vm(daemon_exec_main, im, stack, sizeof stack);
+    if (im->stacks && single_threaded())
+        return clone_vm(daemon_exec_main, im, im->stacks->daemon_top);
     pid_t pid = fork();
     if (pid == 0)
         daemon_exec_main(im);
@@ -197,6 +280,10 @@ static int intermediate_main(void *arg)
 {
     struct intermediate *im = arg;
     daemonctx_error e;
+#ifdef DCX_GLIBC_RSEQ
+    if (im->carry_rseq && carry_rseq() < 0)
+        return INTERMEDIATE_WANTS_FORK;
+#endif
     /* In our fd table only (the child has its own): once the invoker is
      * gone, the daemon's first report must fail, and nothing may hold the
      * invoker's end open meanwhile. */
@@ -218,21 +305,38 @@ static int intermediate_main(void *arg)
     longjmp(im->daemon_resumes, 1);
 }
 
-/* Below the caller's frame, so the daemon's longjmp() goes up its stack. */
-#define INTERMEDIATE_STACK (64 * 1024)
-
-static __attribute__((noinline)) pid_t start_intermediate(struct intermediate *im)
+/* The intermediate child, reaped: 0, or -errno (ERR filled). */
+static int run_intermediate(struct intermediate *im, pid_t *child, daemonctx_error *err)
 {
-    _Alignas(16) char stack[INTERMEDIATE_STACK];
-    pid_t pid = clone_vm(intermediate_main, im, stack, sizeof stack);
-#ifdef DCX_ASAN
-    /* The children's frames poisoned their part of STACK in the shadow memory
-     * they share with us, and may have been killed before unpoisoning it. */
-    int e = errno;
-    ASAN_UNPOISON_MEMORY_REGION(stack, sizeof stack);
-    errno = e;
-#endif
-    return pid;
+    bool vm = im->stacks != NULL;
+    for (;;) {
+        pid_t pid;
+        if (vm) {
+            pid = clone_vm(intermediate_main, im, im->stacks->intermediate_top);
+        } else {
+            pid = fork();
+            if (pid == 0)
+                _exit(intermediate_main(im));
+        }
+        if (pid < 0)
+            return dcx_fail(err, "fork", errno, "cannot fork: %m");
+        int status = 0;
+        pid_t w;
+        do
+            w = waitpid(pid, &status, 0);
+        while (w < 0 && errno == EINTR);
+        /* ECHILD: reaped by somebody else (a SIGCHLD handler we could not
+         * keep out); it is gone either way. */
+        if (w < 0 && errno != ECHILD)
+            return dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)pid);
+        if (vm && WIFEXITED(status) && WEXITSTATUS(status) == INTERMEDIATE_WANTS_FORK) {
+            vm = false;
+            im->carry_rseq = false; /* a fork child has its own */
+            continue;
+        }
+        *child = pid;
+        return 0;
+    }
 }
 
 int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
@@ -241,24 +345,39 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
     int r = invoker_prepare(&st, err);
     if (r < 0)
         return r;
-    sigset_t all, old;
+    /* Or whatever stdio buffered is written twice, by the parent and the
+     * daemon, or lost with the parent's _exit. Before signals are blocked:
+     * a stdout that blocks must not make the start unkillable. */
+    (void)fflush(NULL);
+    sigset_t all, old, waiting;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &old) < 0) {
         r = dcx_fail(err, "fork", errno, "cannot block signals around the fork: %m");
         invoker_restore(&st, false);
         return r;
     }
-    /* Or whatever stdio buffered is written twice, by the parent and the
-     * daemon, or lost with the parent's _exit. */
-    (void)fflush(NULL);
+    /* Counted from before the clone: an exec'ing daemon sets itself up while
+     * we are suspended, and is killed at the deadline by a timer of its own. */
+    long long deadline = dcx_deadline(ctx);
+    int dumpable = plan->exec && plan->change_ids ? prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) : -1;
+    /* Without the mapping, plain forks. The daemon that resumes our frames
+     * jumps from its stack up to ours: a mapping above them (possible for a
+     * thread's stack) would make that a jump down, which longjmp refuses. */
+    struct child_stacks stacks = {0};
+    if (stacks_map(&stacks) == 0 && !plan->exec &&
+        (uintptr_t)(stacks.base + stacks.size) > (uintptr_t)__builtin_frame_address(0))
+        stacks_unmap(&stacks);
     struct intermediate im = {.invoker_end = plan->report[0],
                               .report_fd = plan->report[1],
+                              .stacks = stacks.base ? &stacks : NULL,
+                              .carry_rseq = !plan->exec,
                               .ctx = ctx,
                               .plan = plan,
                               .invoker = &st,
-                              .mask = &old};
+                              .deadline_ms = deadline};
     if (setjmp(im.daemon_resumes)) {
-        /* The daemon. */
+        /* The daemon, with a copy of the children's stacks it left. */
+        stacks_unmap(&stacks);
         invoker_restore(&st, true);
         (void)sigprocmask(SIG_SETMASK, &old, NULL);
         plan->report[0] = -1; /* closed by the intermediate child */
@@ -268,17 +387,24 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
             _exit(1);
         return 0;
     }
-    pid_t child = start_intermediate(&im);
-    int fork_errno = errno;
-    (void)sigprocmask(SIG_SETMASK, &old, NULL);
-    if (child < 0) {
-        r = dcx_fail(err, "fork", fork_errno, "cannot fork: %m");
+    pid_t child = 0;
+    r = run_intermediate(&im, &child, err);
+    stacks_unmap(&stacks);
+    /* setresuid() in a daemon sharing our memory made it non-dumpable. */
+    if (dumpable == 1 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+        (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    /* The signals that end a start stay blocked for the wait (report.c reads
+     * them, also one that came while we were suspended). */
+    waiting = old;
+    dcx_stop_signals_add(&waiting);
+    (void)sigprocmask(SIG_SETMASK, r < 0 ? &old : &waiting, NULL);
+    if (r < 0) {
         invoker_restore(&st, false);
         return r;
     }
     dcx_close(plan->report[1]);
     plan->report[1] = -1;
-    r = dcx_wait_daemon(ctx, plan, child, err);
+    r = dcx_wait_daemon(ctx, plan, child, deadline, &old, err);
     invoker_restore(&st, false);
     return r < 0 ? r : 1;
 }

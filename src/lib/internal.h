@@ -89,7 +89,7 @@ int dcx_detach_decide(const daemonctx *ctx, const char **reason);
 int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 /* open.c: the daemon of daemonctx_open_execve(), made by dcx_detach(); it
  * may share the caller's memory, and never returns. */
-__attribute__((noreturn)) void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *plan);
+__attribute__((noreturn)) void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *plan, long long deadline);
 
 /* root.c */
 int dcx_normalize_path(const char *in, char *out, size_t size);
@@ -106,7 +106,7 @@ int dcx_plan_privileges(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_e
 int dcx_drop_privileges(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
 
 /* signals.c */
-int dcx_apply_signal_map(daemonctx *ctx, daemonctx_error *err);
+int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err);
 int dcx_unblock_all_signals(daemonctx_error *err);
 
 /* closefds.c */
@@ -146,7 +146,15 @@ int dcx_report_open(struct dcx_plan *plan, daemonctx_error *err);
 int dcx_report_send(int fd, enum dcx_record_type type, pid_t pid, const daemonctx_error *err);
 /* Abort a daemon-side step: report ERR when there is a channel, then _exit. */
 __attribute__((noreturn)) void dcx_report_fatal(int fd, const daemonctx_error *err);
-int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonctx_error *err);
+/* Now + the context's timeout, in CLOCK_MONOTONIC ms; -1 without one. */
+long long dcx_deadline(const daemonctx *ctx);
+/* Add the signals that end a start (those not ignored) to SET. */
+void dcx_stop_signals_add(sigset_t *set);
+/* In the original process, the intermediate CHILD reaped and the stop
+ * signals blocked: wait for the daemon's reports until DEADLINE, then put
+ * the signal mask RESTORE back. */
+int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *restore,
+                    daemonctx_error *err);
 int dcx_notify_prepare(daemonctx_error *err);
 int dcx_notify(const char *message, daemonctx_error *err);
 int dcx_notify_ready(daemonctx_error *err);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -90,7 +91,7 @@ static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
         return r;
     if ((r = dcx_drop_privileges(ctx, plan, err)) < 0)
         return r;
-    if ((r = dcx_apply_signal_map(ctx, err)) < 0)
+    if ((r = dcx_apply_signal_map(ctx, plan->exec != NULL, err)) < 0)
         return r;
     if ((r = dcx_unblock_all_signals(err)) < 0)
         return r;
@@ -129,13 +130,38 @@ static int run_exec(const struct dcx_exec *x, int report_fd, daemonctx_error *er
     return dcx_fail(err, "exec", errno, "cannot execute %s: %m", x->path);
 }
 
-void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *shared)
+/* The caller waits suspended while an exec'ing daemon sets itself up (it
+ * shares its memory): the deadline is kept by a timer that kills us, which
+ * the exec removes. Without one (timer_create refused), the deadline counts
+ * from the exec. */
+static void arm_deadline(long long deadline)
+{
+    if (deadline < 0)
+        return;
+    struct timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+        return;
+    long long left = deadline - ((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    if (left < 1)
+        left = 1;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGKILL;
+    timer_t timer;
+    struct itimerspec when = {.it_value = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L}};
+    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0)
+        (void)timer_settime(timer, 0, &when, NULL);
+}
+
+void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *shared, long long deadline)
 {
     daemonctx_error e;
     /* The steps write to the plan (a closed fd is forgotten): a copy of our
      * own, as the caller's may be in the memory we share with it. */
     struct dcx_plan plan = *shared;
     int fd = plan.report[1];
+    arm_deadline(deadline);
     /* The invoker is gone (killed while it waited): nobody asked for this
      * daemon any more. */
     if (dcx_report_send(fd, DCX_REC_PID, getpid(), NULL) < 0)

@@ -148,21 +148,23 @@ struct stop_signals {
     int fd;
 };
 
-static void stop_signals_catch(struct stop_signals *s)
+void dcx_stop_signals_add(sigset_t *set)
 {
     static const int caught[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-    s->fd = -1;
-    sigemptyset(&s->set);
     for (size_t i = 0; i < sizeof caught / sizeof caught[0]; i++) {
         struct sigaction now;
         if (sigaction(caught[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN)
-            sigaddset(&s->set, caught[i]);
+            sigaddset(set, caught[i]);
     }
-    if (sigprocmask(SIG_BLOCK, &s->set, &s->old) < 0)
-        return;
+}
+
+/* They are blocked already (dcx_detach); RESTORE is the mask to go back to. */
+static void stop_signals_catch(struct stop_signals *s, const sigset_t *restore)
+{
+    s->old = *restore;
+    sigemptyset(&s->set);
+    dcx_stop_signals_add(&s->set);
     s->fd = signalfd(-1, &s->set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (s->fd < 0)
-        (void)sigprocmask(SIG_SETMASK, &s->old, NULL);
 }
 
 static int stop_signals_take(const struct stop_signals *s)
@@ -177,9 +179,8 @@ static int stop_signals_take(const struct stop_signals *s)
 
 static void stop_signals_release(struct stop_signals *s)
 {
-    if (s->fd < 0)
-        return;
-    dcx_close(s->fd);
+    if (s->fd >= 0)
+        dcx_close(s->fd);
     (void)sigprocmask(SIG_SETMASK, &s->old, NULL);
 }
 
@@ -188,11 +189,25 @@ static void stop_signals_release(struct stop_signals *s)
  * broken channel: the daemon is killed); the channel closed early. */
 enum outcome { UP, REPORTED, ABORTED, CLOSED };
 
+static enum outcome interrupted(struct dcx_plan *plan, int signo, pid_t daemon, daemonctx_error *err, int *r)
+{
+    plan->interrupted_by = signo;
+    *r = dcx_fail(err, "interrupted", EINTR, "interrupted by signal %d while waiting for daemon PID %d; it was killed",
+                  signo, (int)daemon);
+    return ABORTED;
+}
+
 static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const struct stop_signals *sig,
                                  long long deadline, pid_t *daemon, daemonctx_error *err, int *r)
 {
     bool exec_pending = false;
+    /* A signal that came before the wait, while the daemon was being made
+     * (an exec'ing one sets itself up while we are suspended), interrupts
+     * the start as soon as the daemon is known, whatever it reports. */
+    int early = sig->fd >= 0 ? stop_signals_take(sig) : 0;
     for (;;) {
+        if (early && *daemon > 0)
+            return interrupted(plan, early, *daemon, err, r);
         struct pollfd p[2] = {{.fd = plan->report[0], .events = POLLIN}, {.fd = sig->fd, .events = POLLIN}};
         int n = poll(p, sig->fd >= 0 ? 2 : 1, remaining(deadline));
         if (n < 0 && errno == EINTR)
@@ -210,13 +225,8 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
          * that the daemon is up no longer interrupts its start. */
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int signo = sig->fd >= 0 && (p[1].revents & POLLIN) ? stop_signals_take(sig) : 0;
-            if (signo > 0) {
-                plan->interrupted_by = signo;
-                *r = dcx_fail(err, "interrupted", EINTR,
-                              "interrupted by signal %d while waiting for daemon PID %d; it was killed", signo,
-                              (int)*daemon);
-                return ABORTED;
-            }
+            if (signo > 0)
+                return interrupted(plan, signo, *daemon, err, r);
             continue;
         }
         struct dcx_record rec;
@@ -258,19 +268,21 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
     }
 }
 
-int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonctx_error *err)
+long long dcx_deadline(const daemonctx *ctx)
 {
-    long long deadline = ctx->timeout_ms ? now_ms() + ctx->timeout_ms : -1;
+    return ctx->timeout_ms ? now_ms() + ctx->timeout_ms : -1;
+}
+
+int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *restore,
+                    daemonctx_error *err)
+{
     int status, r = 0;
     pid_t daemon = 0;
 
-    /* The intermediate child exits right after its fork; once it is reaped,
-     * the daemon is our child (we are a subreaper). */
-    if (reap(child, &status, 0) < 0)
-        return dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)child);
-
+    /* The intermediate child is reaped (dcx_detach): the daemon is our child
+     * (we are a subreaper). */
     struct stop_signals sig;
-    stop_signals_catch(&sig);
+    stop_signals_catch(&sig, restore);
     enum outcome got = read_reports(ctx, plan, &sig, deadline, &daemon, err, &r);
     stop_signals_release(&sig);
     if (got == UP)
@@ -279,9 +291,14 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, daemonct
     bool reaped = false;
     if (got == CLOSED) {
         reaped = daemon > 0 && wait_exit(daemon, deadline, &status);
-        r = reaped ? died(daemon, status, err)
-                   : dcx_fail(err, "died", ECHILD, "daemon PID %d closed its report channel before it was ready",
-                              (int)daemon);
+        /* An exec'ing daemon's own timer killed it at the deadline. */
+        if (deadline >= 0 && now_ms() >= deadline)
+            r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
+                         (int)daemon, ctx->timeout_ms);
+        else
+            r = reaped ? died(daemon, status, err)
+                       : dcx_fail(err, "died", ECHILD,
+                                  "daemon PID %d closed its report channel before it was ready", (int)daemon);
     }
     /* Leave nothing behind: a daemon that reported an error exits by itself
      * (it gets a few seconds); one that is not ready in time, or whose start

@@ -39,12 +39,38 @@ void daemonctx_terminate(daemonctx *ctx, int signo)
     _exit(128 + (signo > 0 && signo < NSIG ? signo : 0));
 }
 
-int dcx_apply_signal_map(daemonctx *ctx, daemonctx_error *err)
+/* A daemon that execs keeps no handler: exec would reset them anyway, and
+ * until then they would run the caller's code in the caller's memory (it is
+ * shared: open.c, detach.c). The map's ignores and defaults still apply. */
+static int exec_action(int signo, const struct dcx_signal_entry *e, struct sigaction *sa)
+{
+    if (e->action == DAEMONCTX_SIGNAL_IGNORE || e->action == DAEMONCTX_SIGNAL_DEFAULT)
+        return 0;
+    if (e->action == DAEMONCTX_SIGNAL_UNCHANGED) {
+        struct sigaction now;
+        if (sigaction(signo, NULL, &now) < 0 || now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN)
+            return 1; /* reserved by the C library (EINVAL), or nothing to reset */
+    }
+    sa->sa_handler = SIG_DFL;
+    return 2;
+}
+
+int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err)
 {
     for (int signo = 1; signo < NSIG; signo++) {
         const struct dcx_signal_entry *e = &ctx->signal_map[signo];
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
+        if (for_exec && signo != SIGKILL && signo != SIGSTOP) {
+            int how = exec_action(signo, e, &sa);
+            if (how == 1)
+                continue;
+            if (how == 2) {
+                if (sigaction(signo, &sa, NULL) < 0)
+                    return dcx_fail(err, "signals", errno, "cannot reset the action of signal %d: %m", signo);
+                continue;
+            }
+        }
         switch (e->action) {
         case DAEMONCTX_SIGNAL_UNCHANGED:
             continue;

@@ -55,6 +55,15 @@
  *     --hook-keep-lock       (before it) the hook passes the pidfile lock on
  *                            (clears close-on-exec on the pidfile's fd)
  *     --threaded             (before it) start a thread before opening
+ *     --hook-sleep-ms=N      (before it) the hook writes "hook PID" on the
+ *                            report fd, then sleeps N ms
+ *     --caller-handler       (before it) a SIGUSR1 handler in the caller; the
+ *                            hook fails (step "hook", EEXIST) if the daemon
+ *                            still has it
+ *   --print-dumpable         with --parent-returns: "dumpable N" after open
+ *   --check-rseq             in the daemon: "rseq registered|missing|none|
+ *                            error ERRNO" (whether glibc's rseq area is
+ *                            registered with the kernel)
  */
 #include "daemonctx.h"
 
@@ -69,7 +78,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+#include <sys/rseq.h>
+#endif
 
 static int report_fd = -1;
 static volatile sig_atomic_t got_signal;
@@ -218,7 +233,25 @@ static void check_busy(void) {
 }
 
 static int hook_errno;
-static bool hook_keep_lock;
+static bool hook_keep_lock, caller_handler;
+static long hook_sleep_ms = -1;
+static volatile sig_atomic_t caller_handler_ran;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    caller_handler_ran = 1;
+}
+
+static int hook_fail(daemonctx_error *err, int errnum, const char *message)
+{
+    static const char step[] = "hook";
+    memset(err, 0, sizeof *err);
+    err->errnum = errnum;
+    memcpy(err->step, step, sizeof step);
+    memcpy(err->message, message, strlen(message) + 1);
+    return -errnum;
+}
 
 /* daemonctx_open_execve()'s hook: it may run in our memory (no stdio, no
  * writes but its locals and ERR). */
@@ -227,14 +260,51 @@ static int execve_hook(void *arg, daemonctx_error *err)
     (void)arg;
     if (hook_keep_lock && fcntl(daemonctx_pidfile_fd(g_pidfile), F_SETFD, 0) < 0)
         return -errno;
-    if (!hook_errno)
-        return 0;
-    static const char step[] = "hook", message[] = "the hook refused";
-    memset(err, 0, sizeof *err);
-    err->errnum = hook_errno;
-    memcpy(err->step, step, sizeof step);
-    memcpy(err->message, message, sizeof message);
-    return -hook_errno;
+    if (caller_handler) {
+        struct sigaction now;
+        if (sigaction(SIGUSR1, NULL, &now) < 0 || now.sa_handler == on_usr1)
+            return hook_fail(err, EEXIST, "the caller's SIGUSR1 handler is still installed");
+    }
+    if (hook_sleep_ms >= 0) {
+        char line[32];
+        int n = 0;
+        char digits[16];
+        int d = 0;
+        for (unsigned v = (unsigned)getpid(); v || !d; v /= 10)
+            digits[d++] = (char)('0' + v % 10);
+        memcpy(line, "hook ", 5);
+        n = 5;
+        while (d)
+            line[n++] = digits[--d];
+        line[n++] = '\n';
+        if (write(report_fd, line, (size_t)n) < 0)
+            return -errno;
+        struct timespec ts = {.tv_sec = hook_sleep_ms / 1000, .tv_nsec = (hook_sleep_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
+    }
+    if (hook_errno)
+        return hook_fail(err, hook_errno, "the hook refused");
+    return 0;
+}
+
+/* Registering glibc's area again tells whether the kernel has it: EBUSY
+ * when it does, success when the registration was lost. */
+static const char *rseq_state(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+    if (__rseq_size == 0)
+        return "rseq none";
+    if (syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 0, RSEQ_SIG) == 0)
+        return "rseq missing";
+    static char buf[32];
+    if (errno == EBUSY)
+        return "rseq registered";
+    (void)snprintf(buf, sizeof buf, "rseq error %d", errno);
+    return buf;
+#else
+    return "rseq none";
+#endif
 }
 
 static void *idle_thread(void *arg)
@@ -254,6 +324,7 @@ int main(int argc, char **argv) {
     const char *print_before_open = NULL;
     char **exec_argv = NULL;
     char **execve_argv = NULL;
+    bool print_dumpable = false, check_rseq = false;
 
     /* Options before --exec (or --open-execve) are ours; the rest is the
      * program to exec. */
@@ -410,6 +481,19 @@ int main(int argc, char **argv) {
             die_before_ready = (int)parse_long(v, 10, a);
         } else if (OPT("--hook-fail")) {
             hook_errno = (int)parse_long(v, 10, a);
+        } else if (OPT("--hook-sleep-ms")) {
+            hook_sleep_ms = parse_long(v, 10, a);
+        } else if (strcmp(a, "--caller-handler") == 0) {
+            caller_handler = true;
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_usr1;
+            if (sigaction(SIGUSR1, &sa, NULL) < 0)
+                usage("--caller-handler: sigaction failed");
+        } else if (strcmp(a, "--print-dumpable") == 0) {
+            print_dumpable = true;
+        } else if (strcmp(a, "--check-rseq") == 0) {
+            check_rseq = true;
         } else if (strcmp(a, "--hook-keep-lock") == 0) {
             hook_keep_lock = true;
         } else if (strcmp(a, "--threaded") == 0) {
@@ -474,6 +558,8 @@ int main(int argc, char **argv) {
     }
     if (rc == 1) {
         say("parent %d %d\n", (int)getpid(), (int)daemonctx_daemon_pid(g_ctx));
+        if (print_dumpable)
+            say("dumpable %d\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
         daemonctx_free(g_ctx);
         daemonctx_pidfile_free(g_pidfile);
         return 0;
@@ -498,6 +584,8 @@ int main(int argc, char **argv) {
         }
     }
     say("up %d %d %d\n", (int)getpid(), (int)daemonctx_daemon_pid(g_ctx), daemonctx_is_open(g_ctx) ? 1 : 0);
+    if (check_rseq)
+        say("%s\n", rseq_state());
     if (fork_child_stay) {
         pid_t child = fork();
         if (child < 0) {

@@ -323,4 +323,21 @@ TU_TEST(detach_auto_listen_pid_naming_another_process_forks) {
     tu_expect_exit_code(p, 0);
 }
 
+/* The intermediate child shares the caller's memory and has no rseq
+ * registration of its own: the daemon, its fork child, must still have the
+ * one its C library believes in (sched_getcpu, per-CPU data). */
+TU_TEST(detach_daemon_keeps_the_rseq_registration_of_its_c_library)
+{
+    tu_cmd c;
+    tu_cmd_init(&c);
+    tu_cmd_arg(&c, "--check-rseq");
+    tu_proc *p = tu_spawn(&c);
+    tu_expect_up(p);
+    const char *line = tu_read_line(p->report, tu_timeout_ms());
+    TU_ASSERT(line != NULL);
+    if (strcmp(line, "rseq none") == 0)
+        tu_skip("the C library registers no rseq area here");
+    TU_ASSERT_STR_EQ(line, "rseq registered");
+}
+
 TU_MAIN

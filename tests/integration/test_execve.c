@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* dcx-helper ARGS... --open-execve dcx-helper --report-fd=N --probe */
@@ -146,6 +148,80 @@ TU_TEST(open_execve_without_detach_removes_its_pidfile_when_the_exec_fails)
     tu_failure f = tu_expect_open_failure(p, "exec");
     TU_ASSERT_INT_EQ(f.errnum, ENOENT);
     TU_ASSERT_MSG(!tu_path_exists(pidfile), "the failed exec left its pidfile");
+}
+
+/* The daemon shares the caller's memory until its exec: none of the caller's
+ * handlers may run there (they would write the caller's data). */
+TU_TEST(open_execve_daemon_keeps_none_of_the_callers_signal_handlers)
+{
+    const char *pidfile = tu_fmt("%s/d.pid", tu_tmpdir());
+    expect_detached_program(start_probe(pidfile, "--caller-handler", NULL), pidfile);
+}
+
+/* The caller waits suspended while the daemon sets itself up: the timeout
+ * still ends a daemon that never gets to its exec. */
+TU_TEST(open_execve_timeout_kills_a_daemon_stuck_before_its_exec)
+{
+    const char *pidfile = tu_fmt("%s/d.pid", tu_tmpdir());
+    int64_t t0 = tu_now_ms();
+    tu_proc *p = start_probe(pidfile, "--timeout-ms=300", "--hook-sleep-ms=20000");
+    TU_ASSERT(strncmp(tu_read_line(p->report, tu_timeout_ms()), "hook ", 5) == 0);
+    tu_failure f = tu_expect_open_failure(p, "timeout");
+    TU_ASSERT_INT_EQ(f.errnum, ETIMEDOUT);
+    TU_ASSERT_MSG(tu_now_ms() - t0 < 10000, "the start took %lld ms", (long long)(tu_now_ms() - t0));
+    TU_ASSERT_MSG(!tu_path_exists(pidfile), "the timed-out start left its pidfile");
+    tu_assert_no_descendants();
+}
+
+/* Ctrl-C while the daemon sets itself up (the caller is suspended then):
+ * the start is interrupted once the caller resumes, its program killed. */
+TU_TEST(open_execve_interrupted_while_the_daemon_sets_up_leaves_nothing)
+{
+    const char *pidfile = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_proc *p = start_probe(pidfile, "--hook-sleep-ms=300", NULL);
+    TU_ASSERT(strncmp(tu_read_line(p->report, tu_timeout_ms()), "hook ", 5) == 0);
+    TU_SYS(kill(p->pid, SIGINT));
+    int st = tu_wait(p, tu_timeout_ms());
+    TU_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT, "the interrupted caller: %s", tu_describe_status(st));
+    TU_ASSERT_MSG(!tu_path_exists(pidfile), "the interrupted start left its pidfile");
+    tu_assert_no_descendants();
+}
+
+/* setresuid() in a daemon sharing the caller's address space marks that
+ * space non-dumpable: the caller gets its flag back. */
+TU_TEST(open_execve_with_a_user_change_leaves_the_caller_dumpable)
+{
+    if (geteuid() != 0)
+        tu_skip("needs root");
+    const char *dir = tu_tmpdir();
+    tu_cmd c;
+    tu_cmd_init(&c);
+    c.no_leak_check = true;
+    tu_cmd_arg(&c, "--uid=65534");
+    tu_cmd_arg(&c, "--gid=65534");
+    tu_cmd_arg(&c, "--parent-returns");
+    tu_cmd_arg(&c, "--print-dumpable");
+    tu_cmd_arg(&c, "--workdir=%s", dir);
+    tu_cmd_arg(&c, "--open-execve");
+    tu_cmd_arg(&c, "%s", tu_helper_path());
+    tu_cmd_arg(&c, "--report-fd=%d", TU_REPORT_FD);
+    tu_cmd_arg(&c, "--probe");
+    tu_proc *p = tu_spawn(&c);
+    /* the program's "probe" and the caller's two lines, in any order */
+    int d = 0, dumpable = -1, parent = 0;
+    for (int i = 0; i < 3; i++) {
+        const char *line = tu_read_line(p->report, tu_timeout_ms());
+        TU_ASSERT_MSG(line, "EOF after %d lines; stderr: %s", i, tu_proc_stderr(p));
+        if (sscanf(line, "probe %d", &d) != 1 && sscanf(line, "dumpable %d", &dumpable) != 1 &&
+            sscanf(line, "parent %d", &parent) != 1)
+            TU_FAIL("unexpected line \"%s\"", line);
+    }
+    TU_ASSERT_MSG(d > 0 && parent > 0, "no probe or no parent line");
+    TU_ASSERT_INT_EQ(dumpable, 1);
+    tu_expect_exit_code(p, 0);
+    long ids[4];
+    tu_status_ids((pid_t)d, "Uid", ids);
+    TU_ASSERT_INT_EQ(ids[0], 65534);
 }
 
 TU_MAIN
