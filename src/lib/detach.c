@@ -164,6 +164,11 @@ struct child_stacks {
 
 static int stacks_map(struct child_stacks *cs)
 {
+#ifdef DCX_ASAN
+    cs->base = NULL; /* run_intermediate carves them */
+    cs->size = 0;
+    return 0;
+#endif
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0)
         page = 4096;
@@ -189,11 +194,6 @@ static void stacks_unmap(struct child_stacks *cs)
 {
     if (!cs->base)
         return;
-#ifdef DCX_ASAN
-    /* The children's frames poisoned the shadow of these stacks, which we
-     * share, and may have been killed before unpoisoning it. */
-    ASAN_UNPOISON_MEMORY_REGION(cs->base, cs->size);
-#endif
     (void)munmap(cs->base, cs->size);
     cs->base = NULL;
 }
@@ -308,6 +308,17 @@ static int intermediate_main(void *arg)
 /* The intermediate child, reaped: 0, or -errno (ERR filled). */
 static int run_intermediate(struct intermediate *im, pid_t *child, daemonctx_error *err)
 {
+    int r = 0;
+#ifdef DCX_ASAN
+    /* ASan knows the thread's stack bounds, and reports (on stderr) a child
+     * on another stack that calls a noreturn function: under ASan the
+     * children's stacks are carved from ours, above the clone, unguarded. */
+    _Alignas(16) char carved[2 * CHILD_STACK_SIZE];
+    struct child_stacks in_frame = {.intermediate_top = carved + sizeof carved,
+                                    .daemon_top = carved + CHILD_STACK_SIZE};
+    if (im->stacks)
+        im->stacks = &in_frame;
+#endif
     bool vm = im->stacks != NULL;
     for (;;) {
         pid_t pid;
@@ -318,8 +329,10 @@ static int run_intermediate(struct intermediate *im, pid_t *child, daemonctx_err
             if (pid == 0)
                 _exit(intermediate_main(im));
         }
-        if (pid < 0)
-            return dcx_fail(err, "fork", errno, "cannot fork: %m");
+        if (pid < 0) {
+            r = dcx_fail(err, "fork", errno, "cannot fork: %m");
+            break;
+        }
         int status = 0;
         pid_t w;
         do
@@ -327,16 +340,24 @@ static int run_intermediate(struct intermediate *im, pid_t *child, daemonctx_err
         while (w < 0 && errno == EINTR);
         /* ECHILD: reaped by somebody else (a SIGCHLD handler we could not
          * keep out); it is gone either way. */
-        if (w < 0 && errno != ECHILD)
-            return dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)pid);
+        if (w < 0 && errno != ECHILD) {
+            r = dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)pid);
+            break;
+        }
         if (vm && WIFEXITED(status) && WEXITSTATUS(status) == INTERMEDIATE_WANTS_FORK) {
             vm = false;
             im->carry_rseq = false; /* a fork child has its own */
             continue;
         }
         *child = pid;
-        return 0;
+        break;
     }
+#ifdef DCX_ASAN
+    /* The children's frames poisoned their part of it in the shadow memory
+     * we share, and may have been killed before unpoisoning it. */
+    ASAN_UNPOISON_MEMORY_REGION(carved, sizeof carved);
+#endif
+    return r;
 }
 
 int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
@@ -364,12 +385,14 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
      * jumps from its stack up to ours: a mapping above them (possible for a
      * thread's stack) would make that a jump down, which longjmp refuses. */
     struct child_stacks stacks = {0};
-    if (stacks_map(&stacks) == 0 && !plan->exec &&
-        (uintptr_t)(stacks.base + stacks.size) > (uintptr_t)__builtin_frame_address(0))
+    bool vm = stacks_map(&stacks) == 0;
+    if (vm && !plan->exec && (uintptr_t)(stacks.base + stacks.size) > (uintptr_t)__builtin_frame_address(0)) {
         stacks_unmap(&stacks);
+        vm = false;
+    }
     struct intermediate im = {.invoker_end = plan->report[0],
                               .report_fd = plan->report[1],
-                              .stacks = stacks.base ? &stacks : NULL,
+                              .stacks = vm ? &stacks : NULL,
                               .carry_rseq = !plan->exec,
                               .ctx = ctx,
                               .plan = plan,
