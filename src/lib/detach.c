@@ -127,8 +127,8 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
 
 /* The intermediate child: a new session, and in it the daemon.
  *
- * It is cloned with CLONE_VM | CLONE_VFORK: it runs in our memory, on our
- * stack below this frame, while we are suspended until it exits. So it costs
+ * It is cloned with CLONE_VM | CLONE_VFORK: it runs in our memory, on a
+ * stack of its own, while we are suspended until it exits. So it costs
  * no copy of the address space (about half of a start's fork cost); the one
  * copy a daemon needs is made by its fork(), from which the daemon resumes
  * our own stack frames by longjmp(), as if our clone() had returned to it. A
@@ -151,6 +151,7 @@ static void invoker_restore(const struct invoker_state *st, bool in_child)
  * object's owner PID, the dumpable flag of a shared address space, restored
  * below) is nothing we take for our own. Where CLONE_VM is refused (a seccomp
  * profile, an emulator) a plain fork() runs the same function. */
+
 /* The children's stacks, one mapping: [guard | the exec'ing daemon's stack |
  * guard | the intermediate child's stack]. A child that goes deeper faults
  * on a guard page instead of writing over what lies below. */
