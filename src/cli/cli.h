@@ -136,6 +136,7 @@ int reset_signals(const sigset_t *ignore);
 struct program_start {
     const struct start_opts *o;
     const struct launch *l;
+    bool dispositions_set; /* by the library's signal map (start.c) */
 };
 int prepare_program(void *arg, daemonctx_error *err);
 void exec_program(const struct start_opts *o, struct launch *l) __attribute__((noreturn));

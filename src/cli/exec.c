@@ -146,8 +146,7 @@ int prepare_program(void *arg, daemonctx_error *err)
         daemon_error(err, "ready", errno, "cannot pass the readiness fd to PROGRAM");
         return -err->errnum;
     }
-    r = reset_signals(&o->ignore);
-    if (r < 0) {
+    if (!ps->dispositions_set && (r = reset_signals(&o->ignore)) < 0) {
         daemon_error(err, "signals", -r, "cannot reset PROGRAM's signal dispositions");
         return r;
     }

@@ -86,10 +86,17 @@ static int check_keep_fds(const struct start_opts *o)
     return 0;
 }
 
+/* The daemon is PROGRAM itself (not a supervisor, and detached): the
+ * library makes it with daemonctx_open_execve(). */
+static bool daemon_is_program(const struct start_opts *o, const struct launch *l)
+{
+    return l->forks && !o->supervise;
+}
+
 /* The fixed fd numbers of PROGRAM (see the top of this file). */
 static int reserve_fds(const struct start_opts *o, struct launch *l, struct ready_source *rs)
 {
-    bool invoker_fd_ready = l->forks && !o->supervise && o->ready == READY_FD;
+    bool invoker_fd_ready = daemon_is_program(o, l) && o->ready == READY_FD;
     if (invoker_fd_ready && reserve_fd(o->ready_fd) < 0) {
         print_error("cannot use fd %d for --ready=fd:%d: %s", o->ready_fd, o->ready_fd, strerror(errno));
         return EXIT_SYSTEM;
@@ -142,6 +149,25 @@ static int preserve_fds(const struct start_opts *o, struct launch *l)
     return r;
 }
 
+/* PROGRAM's dispositions as the library's signal map, which the daemon
+ * applies in its one pass over the signals: every one at its default but
+ * those the user asked to ignore (an inherited SIG_IGN would survive exec).
+ * The C library's own real-time signals, below SIGRTMIN, are not ours. */
+static int program_signal_map(daemonctx *ctx, const sigset_t *ignore)
+{
+    for (int signo = 1; signo < NSIG; signo++) {
+        if (signo == SIGKILL || signo == SIGSTOP || (signo >= 32 && signo < SIGRTMIN))
+            continue;
+        int r = daemonctx_set_signal(ctx, signo,
+                                     sigismember(ignore, signo) == 1 ? DAEMONCTX_SIGNAL_IGNORE
+                                                                     : DAEMONCTX_SIGNAL_DEFAULT,
+                                     NULL);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int configure(const struct start_opts *o, struct launch *l)
 {
     daemonctx *ctx = l->ctx;
@@ -168,9 +194,12 @@ static int configure(const struct start_opts *o, struct launch *l)
     SET(daemonctx_set_stdin(ctx, l->stdio_fd[0]));
     SET(daemonctx_set_stdout(ctx, l->stdio_fd[1]));
     SET(daemonctx_set_stderr(ctx, l->stdio_fd[2]));
-    /* PROGRAM gets the dispositions reset before exec, not the library's
-     * default map; the supervisor handles its signals itself. */
+    /* Not the library's default map: PROGRAM gets its dispositions reset
+     * (by the map when the daemon is PROGRAM, else before its exec), and
+     * the supervisor handles its signals itself. */
     SET(daemonctx_clear_signal_map(ctx));
+    if (daemon_is_program(o, l))
+        SET(program_signal_map(ctx, &o->ignore));
     SET(daemonctx_set_ready_mode(ctx, DAEMONCTX_READY_NOTIFY));
     SET(daemonctx_set_timeout_ms(ctx, timeout));
     SET(daemonctx_set_parent_returns(ctx, true));
@@ -273,7 +302,7 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
         print_error("cannot connect to syslog at '/dev/log': %s", strerror(errno));
         return EXIT_FILE;
     }
-    if (l->forks && !o->supervise && o->ready == READY_NOTIFY) {
+    if (daemon_is_program(o, l) && o->ready == READY_NOTIFY) {
         if ((r = ready_open(rs, READY_NOTIFY)) < 0 || !(l->envp = environment_with(rs->env_entry))) {
             print_error("cannot create the notification socket: %s", strerror(r < 0 ? -r : ENOMEM));
             return EXIT_SYSTEM;
@@ -297,11 +326,11 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
     }
 
     daemonctx_error err;
-    if (l->forks && !o->supervise) {
+    if (daemon_is_program(o, l)) {
         /* The daemon only execs PROGRAM: the library can make it without
          * copying our memory. */
         extern char **environ;
-        const struct program_start ps = {.o = o, .l = l};
+        const struct program_start ps = {.o = o, .l = l, .dispositions_set = true};
         r = daemonctx_open_execve(l->ctx, l->program, o->argv, l->envp ? l->envp : environ, prepare_program,
                                   (void *)(uintptr_t)&ps, &err);
     } else {

@@ -371,7 +371,7 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
      * daemon, or lost with the parent's _exit. Before signals are blocked:
      * a stdout that blocks must not make the start unkillable. */
     (void)fflush(NULL);
-    sigset_t all, old, waiting;
+    sigset_t all, old;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &old) < 0) {
         r = dcx_fail(err, "fork", errno, "cannot block signals around the fork: %m");
@@ -419,8 +419,10 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
         (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     /* The signals that end a start stay blocked for the wait (report.c reads
      * them, also one that came while we were suspended). */
-    waiting = old;
-    dcx_stop_signals_add(&waiting);
+    sigset_t stops, waiting;
+    sigemptyset(&stops);
+    dcx_stop_signals_add(&stops);
+    sigorset(&waiting, &old, &stops);
     (void)sigprocmask(SIG_SETMASK, r < 0 ? &old : &waiting, NULL);
     if (r < 0) {
         invoker_restore(&st, false);
@@ -428,7 +430,7 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
     }
     dcx_close(plan->report[1]);
     plan->report[1] = -1;
-    r = dcx_wait_daemon(ctx, plan, child, deadline, &old, err);
+    r = dcx_wait_daemon(ctx, plan, child, deadline, &stops, &old, err);
     invoker_restore(&st, false);
     return r < 0 ? r : 1;
 }

@@ -150,11 +150,11 @@ __attribute__((noreturn)) void dcx_report_fatal(int fd, const daemonctx_error *e
 long long dcx_deadline(const daemonctx *ctx);
 /* Add the signals that end a start (those not ignored) to SET. */
 void dcx_stop_signals_add(sigset_t *set);
-/* In the original process, the intermediate CHILD reaped and the stop
- * signals blocked: wait for the daemon's reports until DEADLINE, then put
- * the signal mask RESTORE back. */
-int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *restore,
-                    daemonctx_error *err);
+/* In the original process, the intermediate CHILD reaped and the signals
+ * STOPS blocked: wait for the daemon's reports until DEADLINE, then put the
+ * signal mask RESTORE back. */
+int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *stops,
+                    const sigset_t *restore, daemonctx_error *err);
 int dcx_notify_prepare(daemonctx_error *err);
 int dcx_notify(const char *message, daemonctx_error *err);
 int dcx_notify_ready(daemonctx_error *err);

@@ -158,12 +158,11 @@ void dcx_stop_signals_add(sigset_t *set)
     }
 }
 
-/* They are blocked already (dcx_detach); RESTORE is the mask to go back to. */
-static void stop_signals_catch(struct stop_signals *s, const sigset_t *restore)
+/* STOPS are blocked already (dcx_detach); RESTORE is the mask to go back to. */
+static void stop_signals_catch(struct stop_signals *s, const sigset_t *stops, const sigset_t *restore)
 {
     s->old = *restore;
-    sigemptyset(&s->set);
-    dcx_stop_signals_add(&s->set);
+    s->set = *stops;
     s->fd = signalfd(-1, &s->set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
@@ -273,8 +272,8 @@ long long dcx_deadline(const daemonctx *ctx)
     return ctx->timeout_ms ? now_ms() + ctx->timeout_ms : -1;
 }
 
-int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *restore,
-                    daemonctx_error *err)
+int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *stops,
+                    const sigset_t *restore, daemonctx_error *err)
 {
     int status, r = 0;
     pid_t daemon = 0;
@@ -282,7 +281,7 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long lon
     /* The intermediate child is reaped (dcx_detach): the daemon is our child
      * (we are a subreaper). */
     struct stop_signals sig;
-    stop_signals_catch(&sig, restore);
+    stop_signals_catch(&sig, stops, restore);
     enum outcome got = read_reports(ctx, plan, &sig, deadline, &daemon, err, &r);
     stop_signals_release(&sig);
     if (got == UP)

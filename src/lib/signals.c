@@ -42,36 +42,27 @@ void daemonctx_terminate(daemonctx *ctx, int signo)
 /* A daemon that execs keeps no handler: exec would reset them anyway, and
  * until then they would run the caller's code in the caller's memory (it is
  * shared: open.c, detach.c). The map's ignores and defaults still apply. */
-static int exec_action(int signo, const struct dcx_signal_entry *e, struct sigaction *sa)
+static enum daemonctx_signal_action exec_action(int signo, enum daemonctx_signal_action action)
 {
-    if (e->action == DAEMONCTX_SIGNAL_IGNORE || e->action == DAEMONCTX_SIGNAL_DEFAULT)
-        return 0;
-    if (e->action == DAEMONCTX_SIGNAL_UNCHANGED) {
+    if (action == DAEMONCTX_SIGNAL_TERMINATE || action == DAEMONCTX_SIGNAL_HANDLER)
+        return DAEMONCTX_SIGNAL_DEFAULT;
+    if (action == DAEMONCTX_SIGNAL_UNCHANGED) {
         struct sigaction now;
-        if (sigaction(signo, NULL, &now) < 0 || now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN)
-            return 1; /* reserved by the C library (EINVAL), or nothing to reset */
+        /* EINVAL: reserved by the C library, not ours to reset. */
+        if (sigaction(signo, NULL, &now) == 0 && now.sa_handler != SIG_DFL && now.sa_handler != SIG_IGN)
+            return DAEMONCTX_SIGNAL_DEFAULT;
     }
-    sa->sa_handler = SIG_DFL;
-    return 2;
+    return action;
 }
 
 int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err)
 {
     for (int signo = 1; signo < NSIG; signo++) {
         const struct dcx_signal_entry *e = &ctx->signal_map[signo];
+        enum daemonctx_signal_action action = for_exec ? exec_action(signo, e->action) : e->action;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        if (for_exec && signo != SIGKILL && signo != SIGSTOP) {
-            int how = exec_action(signo, e, &sa);
-            if (how == 1)
-                continue;
-            if (how == 2) {
-                if (sigaction(signo, &sa, NULL) < 0)
-                    return dcx_fail(err, "signals", errno, "cannot reset the action of signal %d: %m", signo);
-                continue;
-            }
-        }
-        switch (e->action) {
+        switch (action) {
         case DAEMONCTX_SIGNAL_UNCHANGED:
             continue;
         case DAEMONCTX_SIGNAL_IGNORE:
