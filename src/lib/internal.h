@@ -146,6 +146,8 @@ int dcx_report_open(struct dcx_plan *plan, daemonctx_error *err);
 int dcx_report_send(int fd, enum dcx_record_type type, pid_t pid, const daemonctx_error *err);
 /* Abort a daemon-side step: report ERR when there is a channel, then _exit. */
 __attribute__((noreturn)) void dcx_report_fatal(int fd, const daemonctx_error *err);
+/* CLOCK_MONOTONIC in ms. */
+long long dcx_now_ms(void);
 /* Now + the context's timeout, in CLOCK_MONOTONIC ms; -1 without one. */
 long long dcx_deadline(const daemonctx *ctx);
 /* Add the signals that end a start (those not ignored) to SET. */

@@ -138,10 +138,7 @@ static void arm_deadline(long long deadline)
 {
     if (deadline < 0)
         return;
-    struct timespec now;
-    if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
-        return;
-    long long left = deadline - ((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    long long left = deadline - dcx_now_ms();
     if (left < 1)
         left = 1;
     struct sigevent ev;

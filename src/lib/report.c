@@ -55,7 +55,7 @@ void dcx_report_fatal(int fd, const daemonctx_error *err)
     _exit(1);
 }
 
-static long long now_ms(void)
+long long dcx_now_ms(void)
 {
     struct timespec ts;
     /* CLOCK_MONOTONIC cannot fail with a valid clock id and pointer; were it
@@ -71,7 +71,7 @@ static int remaining(long long deadline)
 {
     if (deadline < 0)
         return -1;
-    long long left = deadline - now_ms();
+    long long left = deadline - dcx_now_ms();
     return left <= 0 ? 0 : left > 1000000000 ? 1000000000 : (int)left;
 }
 
@@ -269,7 +269,7 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
 
 long long dcx_deadline(const daemonctx *ctx)
 {
-    return ctx->timeout_ms ? now_ms() + ctx->timeout_ms : -1;
+    return ctx->timeout_ms ? dcx_now_ms() + ctx->timeout_ms : -1;
 }
 
 int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *stops,
@@ -291,7 +291,7 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long lon
     if (got == CLOSED) {
         reaped = daemon > 0 && wait_exit(daemon, deadline, &status);
         /* An exec'ing daemon's own timer killed it at the deadline. */
-        if (deadline >= 0 && now_ms() >= deadline)
+        if (deadline >= 0 && dcx_now_ms() >= deadline)
             r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
                          (int)daemon, ctx->timeout_ms);
         else
@@ -303,7 +303,7 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long lon
      * (it gets a few seconds); one that is not ready in time, or whose start
      * was interrupted, is killed at once with its whole process group. */
     long long grace = got == REPORTED ? 5000 : 0;
-    if (daemon > 0 && !reaped && !wait_exit(daemon, now_ms() + grace, &status)) {
+    if (daemon > 0 && !reaped && !wait_exit(daemon, dcx_now_ms() + grace, &status)) {
         (void)kill(-child, SIGKILL);
         (void)kill(daemon, SIGKILL);
         (void)reap(daemon, &status, 0);
