@@ -337,14 +337,19 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
         r = daemonctx_open(l->ctx, &err);
     }
     if (r < 0) {
-        /* Name the pidfile as the user wrote it, also when the library's
-         * message is about its directory. */
-        if (strcmp(err.step, "pidfile") == 0 && !strstr(err.message, o->pidfile))
-            print_error("pidfile '%s': %s", o->pidfile, err.message);
-        else
-            print_error("%s", err.message);
         if (strcmp(err.step, "interrupted") == 0)
             l->die_signal = pending_in(&interrupts);
+        /* Name the pidfile as the user wrote it, also when the library's
+         * message is about its directory; an interruption in the words of
+         * one during our own readiness wait (which of the two waits it hits
+         * is a matter of timing). */
+        if (strcmp(err.step, "pidfile") == 0 && !strstr(err.message, o->pidfile))
+            print_error("pidfile '%s': %s", o->pidfile, err.message);
+        else if (l->die_signal)
+            print_error("interrupted by SIG%s before program '%s' was ready; it was killed",
+                        signal_name(l->die_signal) ? signal_name(l->die_signal) : "?", o->argv[0]);
+        else
+            print_error("%s", err.message);
         return exit_code_for(&err);
     }
     if (r == 0) { /* the daemon, or the only process when not detaching */
