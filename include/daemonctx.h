@@ -35,25 +35,63 @@ extern "C" {
 
 /* ------------------------------------------------------------------ errors */
 
-#define DAEMONCTX_STEP_MAX 24
 #define DAEMONCTX_MESSAGE_MAX 488
+
+/*
+ * The step that failed. The values are stable: new steps are added at the
+ * end. daemonctx_step_name() gives the name daemonctx(3) lists ("chdir").
+ */
+enum daemonctx_step {
+    DAEMONCTX_STEP_NONE = 0,      /* "": no failure */
+    DAEMONCTX_STEP_OPTIONS,       /* "options": a bad value, or the context is open */
+    DAEMONCTX_STEP_USER,          /* "user": looking up the uid's name and groups */
+    DAEMONCTX_STEP_PIDFILE,       /* "pidfile": create, lock or check it (EAGAIN: held) */
+    DAEMONCTX_STEP_PIPE,          /* "pipe": the report channel or a readiness source */
+    DAEMONCTX_STEP_FORK,          /* "fork" */
+    DAEMONCTX_STEP_SETSID,        /* "setsid" */
+    DAEMONCTX_STEP_CHROOT,        /* "chroot" */
+    DAEMONCTX_STEP_CORE,          /* "core": core dump prevention */
+    DAEMONCTX_STEP_CHDIR,         /* "chdir" */
+    DAEMONCTX_STEP_SETGROUPS,     /* "setgroups" */
+    DAEMONCTX_STEP_SETGID,        /* "setgid" */
+    DAEMONCTX_STEP_SETUID,        /* "setuid" */
+    DAEMONCTX_STEP_VERIFY_DROP,   /* "verify-drop": the drop did not hold */
+    DAEMONCTX_STEP_SIGNALS,       /* "signals": the signal map and mask */
+    DAEMONCTX_STEP_CLOSE_FDS,     /* "close-fds" */
+    DAEMONCTX_STEP_DEVNULL,       /* "devnull" */
+    DAEMONCTX_STEP_STDIO,         /* "stdio" */
+    DAEMONCTX_STEP_PIDFILE_WRITE, /* "pidfile-write" */
+    DAEMONCTX_STEP_REPORT,        /* "report": the channel to the original process */
+    DAEMONCTX_STEP_READY,         /* "ready": readiness or NOTIFY_SOCKET */
+    DAEMONCTX_STEP_EXEC,          /* "exec" */
+    DAEMONCTX_STEP_WAIT,          /* "wait": watching the daemon failed */
+    DAEMONCTX_STEP_DIED,          /* "died": the daemon ended before it was ready */
+    DAEMONCTX_STEP_TIMEOUT,       /* "timeout": not ready in time, killed */
+    DAEMONCTX_STEP_INTERRUPTED,   /* "interrupted": by a signal while waiting */
+    DAEMONCTX_STEP_APPLICATION,   /* "application": the caller's own, from
+                                     daemonctx_report_error() or a hook */
+    DAEMONCTX_STEP_COUNT          /* not a step: one more than the last */
+};
 
 /*
  * What failed and why. A plain value the caller owns: it is filled without
  * allocating, in any process (a forked daemon fills it and sends it to the
  * process that called daemonctx_open()).
  *   errnum  - the errno value of the failure (0 when no system call failed)
- *   step    - the step that failed, one of the names listed in daemonctx(3)
- *             ("options", "pidfile", "fork", "setsid", "chroot", "chdir", ...)
+ *   step    - the step that failed
  *   message - one line naming the path, user, fd or PID at fault and, when a
  *             system call failed, its error text (a name over 160 bytes is
  *             shortened in its middle, so the reason always fits)
  */
 typedef struct daemonctx_error {
     int errnum;
-    char step[DAEMONCTX_STEP_MAX];
+    enum daemonctx_step step;
     char message[DAEMONCTX_MESSAGE_MAX];
 } daemonctx_error;
+
+/* The name of STEP ("chdir", "pidfile-write"...); "" for NONE, "unknown" for
+ * a value that is not a step. Static storage. */
+DAEMONCTX_API const char *daemonctx_step_name(enum daemonctx_step step);
 
 /* ----------------------------------------------------------------- pidfile */
 

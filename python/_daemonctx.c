@@ -46,7 +46,8 @@ static PyObject *make_error(PyObject *cls, const daemonctx_error *err)
     PyObject *message = PyUnicode_DecodeFSDefault(err->message[0] ? err->message : "daemonctx failed");
     PyObject *args = message ? PyTuple_Pack(1, message) : NULL;
     Py_XDECREF(message);
-    PyObject *kwargs = Py_BuildValue("{s:s,s:i}", "step", err->step, "errno", err->errnum);
+    PyObject *kwargs = Py_BuildValue("{s:s,s:i,s:i}", "step", daemonctx_step_name(err->step), "errno", err->errnum,
+                                     "step_value", (int)err->step);
     PyObject *exc = NULL;
     if (args && kwargs)
         exc = PyObject_Call(cls, args, cls == PyExc_RuntimeError ? NULL : kwargs);
@@ -70,11 +71,21 @@ static PyObject *raise_error(const daemonctx_error *err)
     return raise_error_with(daemon_error_class, err);
 }
 
+/* The step named STEP; a name the library does not know is the
+ * application's own. */
+static enum daemonctx_step step_named(const char *step)
+{
+    for (int i = 1; i < DAEMONCTX_STEP_COUNT; i++)
+        if (strcmp(daemonctx_step_name((enum daemonctx_step)i), step) == 0)
+            return (enum daemonctx_step)i;
+    return DAEMONCTX_STEP_APPLICATION;
+}
+
 static void fill_error(daemonctx_error *err, const char *step, int errnum, const char *message)
 {
     memset(err, 0, sizeof *err);
     err->errnum = errnum;
-    snprintf(err->step, sizeof err->step, "%s", step);
+    err->step = step_named(step);
     snprintf(err->message, sizeof err->message, "%s", message);
 }
 
@@ -730,10 +741,29 @@ static PyObject *module_version(PyObject *module, PyObject *noargs)
     return PyUnicode_FromString(daemonctx_version());
 }
 
+static PyObject *module_step_names(PyObject *module, PyObject *noargs)
+{
+    (void)module;
+    (void)noargs;
+    PyObject *names = PyTuple_New(DAEMONCTX_STEP_COUNT);
+    if (!names)
+        return NULL;
+    for (int i = 0; i < DAEMONCTX_STEP_COUNT; i++) {
+        PyObject *name = PyUnicode_FromString(daemonctx_step_name((enum daemonctx_step)i));
+        if (!name) {
+            Py_DECREF(names);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(names, i, name);
+    }
+    return names;
+}
+
 static PyMethodDef module_methods[] = {
     {"_register_errors", register_errors, METH_VARARGS, "Set the exception classes raised by this module."},
     {"inspect", module_inspect, METH_O, "inspect(path) -> (state, pid) of a pidfile, decided from its lock."},
     {"version", module_version, METH_NOARGS, "The libdaemonctx version."},
+    {"step_names", module_step_names, METH_NOARGS, "The names of the steps, indexed by their values."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,7 +15,7 @@ int main(int argc, char **argv)
     daemonctx_set_umask(ctx, 022);
     daemonctx_error err;
     if (daemonctx_open(ctx, &err) < 0) {
-        fprintf(stderr, "dcx_lib: %s: %s\n", err.step, err.message);
+        fprintf(stderr, "dcx_lib: %s: %s\n", daemonctx_step_name(err.step), err.message);
         return 1;
     }
     for (;;)

@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     memset(&err, 0, sizeof err);
     int sock = listen_at(socket_path, &err);
     if (sock < 0) {
-        (void)snprintf(err.step, sizeof err.step, "%s", "listen");
+        err.step = DAEMONCTX_STEP_APPLICATION;
         /* Detached: the invoker prints it and removes the pidfile. Under a
          * service manager: our stderr is the journal. */
         if (daemonctx_report_error(ctx, &err) < 0)

@@ -34,6 +34,7 @@ Differences from pep3143daemon, where it was broken:
   its subclass, when another process holds the pidfile.
 """
 
+import enum as _enum
 import errno as _errno
 import operator as _operator
 import os as _os
@@ -46,28 +47,44 @@ __all__ = ['DaemonContext', 'PidFile', 'DaemonError']
 
 __version__ = _daemonctx.version()
 
+# The library's steps (enum daemonctx_step): Step.CHDIR == 9, Step.CHDIR.label == 'chdir'.
+Step = _enum.IntEnum('Step', [(name.upper().replace('-', '_') or 'NONE', value)
+                              for value, name in enumerate(_daemonctx.step_names())])
+Step.label = property(lambda self: _daemonctx.step_names()[self.value])
+
 
 class DaemonError(Exception):
     """Exception raised by DaemonContext.
 
-    Attributes: ``step`` (the step that failed: "options", "pidfile", "fork",
-    "chroot", "chdir", "setuid", "stdio", ... see daemonctx(3)), ``errno`` (the
+    Attributes: ``step`` (the name of the step that failed: "options",
+    "pidfile", "fork", "chroot", "chdir", "setuid", "stdio", ... see
+    daemonctx(3)), ``step_value`` (the same as a Step, or None), ``errno`` (the
     errno value, 0 when no system call failed) and ``message`` (one line
     naming the path, user, fd or PID at fault). ``str()`` is the message.
     """
 
-    def __init__(self, *args, step=None, errno=None):
+    def __init__(self, *args, step=None, errno=None, step_value=None):
         super().__init__(*args)
         self.step = step
+        if step_value is None and step is not None:
+            step_value = _step_value(step)
+        self.step_value = None if step_value is None else Step(step_value)
         self.errno = errno
         self.message = str(args[0]) if args else ''
 
     def __reduce__(self):
-        return (_rebuild_error, (type(self), self.args, self.step, self.errno))
+        return (_rebuild_error, (type(self), self.args, self.step, self.errno, self.step_value))
 
 
-def _rebuild_error(cls, args, step, errno):
-    return cls(*args, step=step, errno=errno)
+def _step_value(name):
+    try:
+        return _daemonctx.step_names().index(name)
+    except ValueError:
+        return Step.APPLICATION
+
+
+def _rebuild_error(cls, args, step, errno, step_value=None):
+    return cls(*args, step=step, errno=errno, step_value=step_value)
 
 
 class DaemonOptionError(DaemonError, ValueError):
@@ -86,8 +103,8 @@ class PidFileError(DaemonError, SystemExit):
     errno and message.
     """
 
-    def __init__(self, *args, step=None, errno=None):
-        super().__init__(*args, step=step, errno=errno)
+    def __init__(self, *args, step=None, errno=None, step_value=None):
+        super().__init__(*args, step=step, errno=errno, step_value=step_value)
         # SystemExit's own __init__ is not on this path: without a code the
         # interpreter would exit with status 0.
         self.code = self.message or 1

@@ -131,7 +131,7 @@ void print_plan(const struct start_opts *o, const struct launch *l);
 int exit_code_for(const daemonctx_error *err);
 void report_failure(const struct launch *l, const daemonctx_error *err);
 void daemon_fail(const struct launch *l, const daemonctx_error *err, bool reported) __attribute__((noreturn));
-void daemon_error(daemonctx_error *err, const char *step, int errnum, const char *what);
+void daemon_error(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *what);
 int reset_signals(const sigset_t *ignore);
 struct program_start {
     const struct start_opts *o;

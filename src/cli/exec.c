@@ -12,27 +12,28 @@
 
 #include "cli.h"
 
-/* The map from the library's failing step to our exit code table. */
+/* The exit code of each failing step: daemonctx(1) documents this table. */
+static const unsigned char exit_codes[DAEMONCTX_STEP_COUNT] = {
+    [DAEMONCTX_STEP_OPTIONS] = EXIT_USAGE,         [DAEMONCTX_STEP_USER] = EXIT_USER,
+    [DAEMONCTX_STEP_SETGROUPS] = EXIT_USER,        [DAEMONCTX_STEP_SETGID] = EXIT_USER,
+    [DAEMONCTX_STEP_SETUID] = EXIT_USER,           [DAEMONCTX_STEP_VERIFY_DROP] = EXIT_USER,
+    [DAEMONCTX_STEP_PIDFILE] = EXIT_PIDFILE,       [DAEMONCTX_STEP_PIDFILE_WRITE] = EXIT_PIDFILE,
+    [DAEMONCTX_STEP_DEVNULL] = EXIT_FILE,          [DAEMONCTX_STEP_STDIO] = EXIT_FILE,
+    [DAEMONCTX_STEP_CHROOT] = EXIT_DIRECTORY,      [DAEMONCTX_STEP_CHDIR] = EXIT_DIRECTORY,
+    [DAEMONCTX_STEP_DIED] = EXIT_DIED,             [DAEMONCTX_STEP_TIMEOUT] = EXIT_TIMEOUT,
+    [DAEMONCTX_STEP_EXEC] = EXIT_NOEXEC,
+};
+
 int exit_code_for(const daemonctx_error *err)
 {
-    static const struct {
-        const char *step;
-        int code;
-    } map[] = {
-        {"options", EXIT_USAGE},     {"user", EXIT_USER},          {"setgroups", EXIT_USER},
-        {"setgid", EXIT_USER},       {"setuid", EXIT_USER},        {"verify-drop", EXIT_USER},
-        {"pidfile-write", EXIT_PIDFILE}, {"devnull", EXIT_FILE},   {"stdio", EXIT_FILE},
-        {"chroot", EXIT_DIRECTORY},  {"chdir", EXIT_DIRECTORY},    {"died", EXIT_DIED},
-        {"timeout", EXIT_TIMEOUT},
-    };
-    if (strcmp(err->step, "pidfile") == 0)
-        return err->errnum == EAGAIN ? EXIT_RUNNING : EXIT_PIDFILE;
-    if (strcmp(err->step, "exec") == 0)
-        return err->errnum == ENOENT || err->errnum == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC;
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(err->step, map[i].step) == 0)
-            return map[i].code;
-    return EXIT_SYSTEM;
+    /* Two steps tell their cases apart by errno, as the table in
+     * daemonctx(1) does: held vs unusable, not found vs not executable. */
+    if (err->step == DAEMONCTX_STEP_PIDFILE && err->errnum == EAGAIN)
+        return EXIT_RUNNING;
+    if (err->step == DAEMONCTX_STEP_EXEC && (err->errnum == ENOENT || err->errnum == ENOTDIR))
+        return EXIT_NOTFOUND;
+    unsigned step = (unsigned)err->step;
+    return step < DAEMONCTX_STEP_COUNT && exit_codes[step] ? exit_codes[step] : EXIT_SYSTEM;
 }
 
 /* A failure in the daemon, after daemonctx_open(). Detached, the error goes
@@ -72,12 +73,12 @@ void daemon_fail(const struct launch *l, const daemonctx_error *err, bool report
 }
 
 /* Fill ERR without snprintf (not async-signal-safe): "WHAT: errno text". */
-void daemon_error(daemonctx_error *err, const char *step, int errnum, const char *what)
+void daemon_error(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *what)
 {
     size_t n = 0;
     memset(err, 0, sizeof *err);
     err->errnum = errnum;
-    (void)strncpy(err->step, step, sizeof err->step - 1);
+    err->step = step;
 #ifdef HAVE_STRERRORDESC_NP
     const char *parts[3] = {what, ": ", strerrordesc_np(errnum)};
 #else /* musl: its strerror is a table lookup */
@@ -138,16 +139,16 @@ int prepare_program(void *arg, daemonctx_error *err)
             r = dup2(daemonctx_pidfile_fd(l->pidfile), l->lock_fd);
         while (r < 0 && (errno == EINTR || errno == EBUSY));
         if (r < 0) {
-            daemon_error(err, "pidfile", errno, "cannot pass the pidfile lock to PROGRAM");
+            daemon_error(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot pass the pidfile lock to PROGRAM");
             return -err->errnum;
         }
     }
     if (o->ready == READY_FD && l->forks && fcntl(o->ready_fd, F_SETFD, 0) < 0) {
-        daemon_error(err, "ready", errno, "cannot pass the readiness fd to PROGRAM");
+        daemon_error(err, DAEMONCTX_STEP_READY, errno, "cannot pass the readiness fd to PROGRAM");
         return -err->errnum;
     }
     if (!ps->dispositions_set && (r = reset_signals(&o->ignore)) < 0) {
-        daemon_error(err, "signals", -r, "cannot reset PROGRAM's signal dispositions");
+        daemon_error(err, DAEMONCTX_STEP_SIGNALS, -r, "cannot reset PROGRAM's signal dispositions");
         return r;
     }
     return 0;

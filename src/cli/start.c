@@ -337,13 +337,13 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
         r = daemonctx_open(l->ctx, &err);
     }
     if (r < 0) {
-        if (strcmp(err.step, "interrupted") == 0)
+        if (err.step == DAEMONCTX_STEP_INTERRUPTED)
             l->die_signal = pending_in(&interrupts);
         /* Name the pidfile as the user wrote it, also when the library's
          * message is about its directory; an interruption in the words of
          * one during our own readiness wait (which of the two waits it hits
          * is a matter of timing). */
-        if (strcmp(err.step, "pidfile") == 0 && !strstr(err.message, o->pidfile))
+        if (err.step == DAEMONCTX_STEP_PIDFILE && !strstr(err.message, o->pidfile))
             print_error("pidfile '%s': %s", o->pidfile, err.message);
         else if (l->die_signal)
             print_error("interrupted by SIG%s before program '%s' was ready; it was killed",

@@ -65,15 +65,15 @@ static void forwarded_set(sigset_t *set)
 
 /* Fail before readiness: tell the invoker (or, not detached, print), exit;
  * exit() removes the pidfile. STEP decides the exit code (exit_code_for). */
-static void fail(struct supervisor *s, const char *step, int errnum, const char *fmt, ...)
+static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
-static void fail(struct supervisor *s, const char *step, int errnum, const char *fmt, ...)
+static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
 {
     daemonctx_error err;
     va_list ap;
     memset(&err, 0, sizeof err);
     err.errnum = errnum;
-    (void)snprintf(err.step, sizeof err.step, "%s", step);
+    err.step = step;
     va_start(ap, fmt);
     (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
     va_end(ap);
@@ -121,7 +121,7 @@ static void unwatchable(struct supervisor *s, pid_t pid, int errnum)
 {
     siginfo_t si;
     child_watch_kill(&s->watch, &si);
-    fail(s, "supervise", errnum, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid,
+    fail(s, DAEMONCTX_STEP_WAIT, errnum, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid,
          strerror(errnum));
 }
 
@@ -239,7 +239,7 @@ static void child_ended(struct supervisor *s)
     if (!s->ready) {
         char status[64];
         describe_status(&si, status, sizeof status);
-        fail(s, "died", ECHILD, "program '%s' (PID %d) %s before it was ready", s->o->argv[0], (int)pid,
+        fail(s, DAEMONCTX_STEP_DIED, ECHILD, "program '%s' (PID %d) %s before it was ready", s->o->argv[0], (int)pid,
              status);
     }
     s->child = 0;
@@ -276,7 +276,7 @@ static void not_ready_in_time(struct supervisor *s)
     char seconds[32];
     pid_t pid = s->child;
     child_watch_kill(&s->watch, &si);
-    fail(s, "timeout", ETIMEDOUT, "program '%s' (PID %d) was not ready within %s seconds; it was killed",
+    fail(s, DAEMONCTX_STEP_TIMEOUT, ETIMEDOUT, "program '%s' (PID %d) was not ready within %s seconds; it was killed",
          s->o->argv[0], (int)pid, format_seconds(s->o->timeout_ms, seconds, sizeof seconds));
 }
 
@@ -302,7 +302,7 @@ static void ready_event(struct supervisor *s, struct ready_source *rs)
     siginfo_t si;
     pid_t pid = s->child;
     child_watch_kill(&s->watch, &si);
-    fail(s, "died", 0, "program '%s' (PID %d) closed fd %d before it was ready; it was killed", s->o->argv[0],
+    fail(s, DAEMONCTX_STEP_DIED, 0, "program '%s' (PID %d) closed fd %d before it was ready; it was killed", s->o->argv[0],
          (int)pid, s->o->ready_fd);
 }
 
@@ -329,18 +329,18 @@ void supervise(const struct start_opts *o, struct launch *l)
     /* SIGCHLD ignored (inherited) would reap PROGRAM before we see its status. */
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || sigaction(SIGCHLD, &dfl, NULL) < 0 ||
         (s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-        fail(&s, "signals", errno, "supervisor: cannot set up signal forwarding: %s", strerror(errno));
+        fail(&s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: cannot set up signal forwarding: %s", strerror(errno));
     int r = o->ready == READY_NOTIFY ? ready_open(&s.notify, READY_NOTIFY) : 0;
     if (r < 0)
-        fail(&s, "ready", -r, "supervisor: cannot create the notification socket: %s", strerror(-r));
+        fail(&s, DAEMONCTX_STEP_READY, -r, "supervisor: cannot create the notification socket: %s", strerror(-r));
     s.envp = s.notify.env_entry ? environment_with(s.notify.env_entry) : environ;
     if (!s.envp)
-        fail(&s, "ready", ENOMEM, "supervisor: out of memory");
+        fail(&s, DAEMONCTX_STEP_READY, ENOMEM, "supervisor: out of memory");
 
     r = spawn(&s);
     if (r < 0) {
         int e = -r;
-        fail(&s, "exec", e, "cannot execute program '%s': %s", o->argv[0], strerror(e));
+        fail(&s, DAEMONCTX_STEP_EXEC, e, "cannot execute program '%s': %s", o->argv[0], strerror(e));
     }
     if (o->ready == READY_EXEC)
         become_ready(&s);
@@ -360,7 +360,7 @@ void supervise(const struct start_opts *o, struct launch *l)
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            fail(&s, "signals", errno, "supervisor: poll: %s", strerror(errno));
+            fail(&s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: poll: %s", strerror(errno));
         }
         if (k == 0) {
             if (!s.ready)

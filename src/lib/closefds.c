@@ -132,6 +132,6 @@ int dcx_close_fds(const int *keep, size_t n_keep, daemonctx_error *err)
         return 0;
     int r = close_loop(keep, n_keep);
     if (r < 0)
-        return dcx_fail(err, "close-fds", -r, "cannot read RLIMIT_NOFILE to close fds: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_CLOSE_FDS, -r, "cannot read RLIMIT_NOFILE to close fds: %m");
     return 0;
 }

@@ -52,7 +52,7 @@ static int settable(daemonctx *ctx, const char *option)
     if (!ctx)
         return -EINVAL;
     if (ctx->is_open)
-        return dcx_fail(&ctx->last_error, "options", EBUSY,
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EBUSY,
                         "cannot set %s: the context is already open, changes would have no effect", option);
     dcx_clear(&ctx->last_error);
     return 0;
@@ -65,18 +65,18 @@ static int set_path(daemonctx *ctx, char **slot, const char *option, const char 
         return r;
     if (!path) {
         if (!nullable)
-            return dcx_fail(&ctx->last_error, "options", EINVAL, "%s must not be NULL", option);
+            return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "%s must not be NULL", option);
         free(*slot);
         *slot = NULL;
         return 0;
     }
     if (path[0] != '/')
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "%s \"%s\" is not an absolute path", option, path);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "%s \"%s\" is not an absolute path", option, path);
     if (strlen(path) >= PATH_MAX)
-        return dcx_fail(&ctx->last_error, "options", ENAMETOOLONG, "%s is longer than %d bytes", option, PATH_MAX - 1);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, ENAMETOOLONG, "%s is longer than %d bytes", option, PATH_MAX - 1);
     char *copy = strdup(path);
     if (!copy)
-        return dcx_fail(&ctx->last_error, "options", ENOMEM, "%s: %m", option);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, ENOMEM, "%s: %m", option);
     free(*slot);
     *slot = copy;
     return 0;
@@ -98,7 +98,7 @@ int daemonctx_set_umask(daemonctx *ctx, mode_t mask)
     if (r < 0)
         return r;
     if (mask > 0777)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "umask %o is out of range (0 to 777 octal)",
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "umask %o is out of range (0 to 777 octal)",
                         (unsigned)mask);
     ctx->umask = mask;
     return 0;
@@ -110,7 +110,7 @@ int daemonctx_set_uid(daemonctx *ctx, uid_t uid)
     if (r < 0)
         return r;
     if (uid == (uid_t)-1)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "uid %u is not a valid user id", (unsigned)uid);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "uid %u is not a valid user id", (unsigned)uid);
     ctx->uid = uid;
     return 0;
 }
@@ -121,7 +121,7 @@ int daemonctx_set_gid(daemonctx *ctx, gid_t gid)
     if (r < 0)
         return r;
     if (gid == (gid_t)-1)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "gid %u is not a valid group id", (unsigned)gid);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "gid %u is not a valid group id", (unsigned)gid);
     ctx->gid = gid;
     return 0;
 }
@@ -141,7 +141,7 @@ int daemonctx_set_detach_process(daemonctx *ctx, enum daemonctx_detach detach)
     if (r < 0)
         return r;
     if (detach != DAEMONCTX_DETACH_AUTO && detach != DAEMONCTX_DETACH_YES && detach != DAEMONCTX_DETACH_NO)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "detach_process %d is not AUTO, YES or NO", (int)detach);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "detach_process %d is not AUTO, YES or NO", (int)detach);
     ctx->detach = detach;
     return 0;
 }
@@ -152,15 +152,15 @@ int daemonctx_set_files_preserve(daemonctx *ctx, const int *fds, size_t n)
     if (r < 0)
         return r;
     if (n > 0 && !fds)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "files_preserve: NULL list of %d fds", (int)n);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "files_preserve: NULL list of %d fds", (int)n);
     for (size_t i = 0; i < n; i++)
         if (fds[i] < 0)
-            return dcx_fail(&ctx->last_error, "options", EINVAL, "files_preserve: fd %d is negative", fds[i]);
+            return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "files_preserve: fd %d is negative", fds[i]);
     int *copy = NULL;
     if (n > 0) {
         copy = malloc(n * sizeof *copy);
         if (!copy)
-            return dcx_fail(&ctx->last_error, "options", ENOMEM, "files_preserve: %m");
+            return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, ENOMEM, "files_preserve: %m");
         memcpy(copy, fds, n * sizeof *copy);
     }
     free(ctx->files_preserve);
@@ -184,7 +184,7 @@ static int set_stream(daemonctx *ctx, int which, const char *name, int fd)
     if (r < 0)
         return r;
     if (fd < -1)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "%s: fd %d is negative (use -1 for /dev/null)", name,
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "%s: fd %d is negative (use -1 for /dev/null)", name,
                         fd);
     ctx->stdio[which] = fd;
     return 0;
@@ -211,16 +211,16 @@ int daemonctx_set_signal(daemonctx *ctx, int signo, enum daemonctx_signal_action
     if (r < 0)
         return r;
     if (signo <= 0 || signo >= NSIG)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "signal_map: %d is not a signal number (1 to %d)",
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "signal_map: %d is not a signal number (1 to %d)",
                         signo, NSIG - 1);
     if (signo == SIGKILL || signo == SIGSTOP)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "signal_map: %s cannot be caught or ignored",
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "signal_map: %s cannot be caught or ignored",
                         signo == SIGKILL ? "SIGKILL" : "SIGSTOP");
     if (action < DAEMONCTX_SIGNAL_UNCHANGED || action > DAEMONCTX_SIGNAL_HANDLER)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "signal_map: unknown action %d for signal %d",
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "signal_map: unknown action %d for signal %d",
                         (int)action, signo);
     if ((action == DAEMONCTX_SIGNAL_HANDLER) != (handler != NULL))
-        return dcx_fail(&ctx->last_error, "options", EINVAL,
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL,
                         action == DAEMONCTX_SIGNAL_HANDLER ? "signal_map: signal %d: HANDLER needs a handler"
                                                            : "signal_map: signal %d: a handler needs HANDLER",
                         signo);
@@ -244,7 +244,7 @@ int daemonctx_set_ready_mode(daemonctx *ctx, enum daemonctx_ready_mode mode)
     if (r < 0)
         return r;
     if (mode != DAEMONCTX_READY_OPEN && mode != DAEMONCTX_READY_NOTIFY)
-        return dcx_fail(&ctx->last_error, "options", EINVAL, "ready_mode %d is not OPEN or NOTIFY", (int)mode);
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "ready_mode %d is not OPEN or NOTIFY", (int)mode);
     ctx->ready_mode = mode;
     return 0;
 }

@@ -13,7 +13,7 @@ int dcx_prevent_core(const daemonctx *ctx, daemonctx_error *err)
      * runs) could raise it again and dump memory that held secrets. */
     const struct rlimit none = {0, 0};
     if (setrlimit(RLIMIT_CORE, &none) < 0)
-        return dcx_fail(err, "core", errno, "cannot set RLIMIT_CORE to 0: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_CORE, errno, "cannot set RLIMIT_CORE to 0: %m");
     return 0;
 }
 

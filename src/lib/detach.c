@@ -107,13 +107,13 @@ static int invoker_prepare(struct invoker_state *st, daemonctx_error *err)
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     if (prctl(PR_GET_CHILD_SUBREAPER, &st->subreaper, 0, 0, 0) < 0)
-        return dcx_fail(err, "fork", errno, "cannot read the child-subreaper flag: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_FORK, errno, "cannot read the child-subreaper flag: %m");
     if (sigaction(SIGCHLD, &dfl, &st->sigchld) < 0)
-        return dcx_fail(err, "fork", errno, "cannot reset SIGCHLD: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_FORK, errno, "cannot reset SIGCHLD: %m");
     if (!st->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
         int e = errno;
         (void)sigaction(SIGCHLD, &st->sigchld, NULL);
-        return dcx_fail(err, "fork", e, "cannot become a child subreaper: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_FORK, e, "cannot become a child subreaper: %m");
     }
     return 0;
 }
@@ -291,14 +291,14 @@ static int intermediate_main(void *arg)
     dcx_close(im->invoker_end);
     /* A new session without a controlling terminal... */
     if (setsid() < 0) {
-        dcx_fail(&e, "setsid", errno, "cannot create a new session: %m");
+        dcx_fail(&e, DAEMONCTX_STEP_SETSID, errno, "cannot create a new session: %m");
         dcx_report_fatal(im->report_fd, &e);
     }
     /* ...and a second fork so the daemon, not a session leader, can never
      * acquire one again by opening a tty. */
     pid_t daemon = im->plan->exec ? start_exec_daemon(im) : fork();
     if (daemon < 0) {
-        dcx_fail(&e, "fork", errno, "cannot fork the daemon: %m");
+        dcx_fail(&e, DAEMONCTX_STEP_FORK, errno, "cannot fork the daemon: %m");
         dcx_report_fatal(im->report_fd, &e);
     }
     if (daemon > 0)
@@ -331,7 +331,7 @@ static int run_intermediate(struct intermediate *im, pid_t *child, daemonctx_err
                 _exit(intermediate_main(im));
         }
         if (pid < 0) {
-            r = dcx_fail(err, "fork", errno, "cannot fork: %m");
+            r = dcx_fail(err, DAEMONCTX_STEP_FORK, errno, "cannot fork: %m");
             break;
         }
         int status = 0;
@@ -342,7 +342,7 @@ static int run_intermediate(struct intermediate *im, pid_t *child, daemonctx_err
         /* ECHILD: reaped by somebody else (a SIGCHLD handler we could not
          * keep out); it is gone either way. */
         if (w < 0 && errno != ECHILD) {
-            r = dcx_fail(err, "fork", errno, "cannot wait for the intermediate child PID %d: %m", (int)pid);
+            r = dcx_fail(err, DAEMONCTX_STEP_FORK, errno, "cannot wait for the intermediate child PID %d: %m", (int)pid);
             break;
         }
         if (vm && WIFEXITED(status) && WEXITSTATUS(status) == INTERMEDIATE_WANTS_FORK) {
@@ -374,7 +374,7 @@ int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
     sigset_t all, old;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &old) < 0) {
-        r = dcx_fail(err, "fork", errno, "cannot block signals around the fork: %m");
+        r = dcx_fail(err, DAEMONCTX_STEP_FORK, errno, "cannot block signals around the fork: %m");
         invoker_restore(&st, false);
         return r;
     }

@@ -72,20 +72,49 @@ static void put_signed(struct out *o, long v)
     }
 }
 
-static void copy_step(char *dst, const char *step)
+static const char *const step_names[DAEMONCTX_STEP_COUNT] = {
+    [DAEMONCTX_STEP_NONE] = "",
+    [DAEMONCTX_STEP_OPTIONS] = "options",
+    [DAEMONCTX_STEP_USER] = "user",
+    [DAEMONCTX_STEP_PIDFILE] = "pidfile",
+    [DAEMONCTX_STEP_PIPE] = "pipe",
+    [DAEMONCTX_STEP_FORK] = "fork",
+    [DAEMONCTX_STEP_SETSID] = "setsid",
+    [DAEMONCTX_STEP_CHROOT] = "chroot",
+    [DAEMONCTX_STEP_CORE] = "core",
+    [DAEMONCTX_STEP_CHDIR] = "chdir",
+    [DAEMONCTX_STEP_SETGROUPS] = "setgroups",
+    [DAEMONCTX_STEP_SETGID] = "setgid",
+    [DAEMONCTX_STEP_SETUID] = "setuid",
+    [DAEMONCTX_STEP_VERIFY_DROP] = "verify-drop",
+    [DAEMONCTX_STEP_SIGNALS] = "signals",
+    [DAEMONCTX_STEP_CLOSE_FDS] = "close-fds",
+    [DAEMONCTX_STEP_DEVNULL] = "devnull",
+    [DAEMONCTX_STEP_STDIO] = "stdio",
+    [DAEMONCTX_STEP_PIDFILE_WRITE] = "pidfile-write",
+    [DAEMONCTX_STEP_REPORT] = "report",
+    [DAEMONCTX_STEP_READY] = "ready",
+    [DAEMONCTX_STEP_EXEC] = "exec",
+    [DAEMONCTX_STEP_WAIT] = "wait",
+    [DAEMONCTX_STEP_DIED] = "died",
+    [DAEMONCTX_STEP_TIMEOUT] = "timeout",
+    [DAEMONCTX_STEP_INTERRUPTED] = "interrupted",
+    [DAEMONCTX_STEP_APPLICATION] = "application",
+};
+
+const char *daemonctx_step_name(enum daemonctx_step step)
 {
-    size_t i;
-    for (i = 0; step[i] && i + 1 < DAEMONCTX_STEP_MAX; i++)
-        dst[i] = step[i];
-    dst[i] = '\0';
+    if ((unsigned)step >= DAEMONCTX_STEP_COUNT || !step_names[step])
+        return "unknown";
+    return step_names[step];
 }
 
-int dcx_vfail(daemonctx_error *err, const char *step, int errnum, const char *fmt, va_list ap)
+int dcx_vfail(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *fmt, va_list ap)
 {
     if (err) {
         struct out o = {err->message, sizeof err->message, 0};
         err->errnum = errnum;
-        copy_step(err->step, step);
+        err->step = step;
         err->message[0] = '\0';
         for (const char *p = fmt; *p; p++) {
             if (*p != '%') {
@@ -126,7 +155,7 @@ int dcx_vfail(daemonctx_error *err, const char *step, int errnum, const char *fm
     return errnum ? -errnum : -EINVAL;
 }
 
-int dcx_fail(daemonctx_error *err, const char *step, int errnum, const char *fmt, ...)
+int dcx_fail(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -139,7 +168,7 @@ void dcx_clear(daemonctx_error *err)
 {
     if (err) {
         err->errnum = 0;
-        err->step[0] = '\0';
+        err->step = DAEMONCTX_STEP_NONE;
         err->message[0] = '\0';
     }
 }

@@ -14,9 +14,9 @@
 /* Fill ERR: a printf-like subset that is async-signal-safe (no malloc, no
  * locale): %s %d %ld %u %o and %m (the text of ERRNUM). Returns -ERRNUM, or
  * -EINVAL when ERRNUM is 0, so callers can `return dcx_fail(...)`. */
-int dcx_fail(daemonctx_error *err, const char *step, int errnum, const char *fmt, ...)
+int dcx_fail(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int dcx_vfail(daemonctx_error *err, const char *step, int errnum, const char *fmt, va_list ap)
+int dcx_vfail(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 void dcx_clear(daemonctx_error *err);
 const char *dcx_errtext(int errnum);

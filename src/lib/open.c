@@ -30,7 +30,7 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
     size_t max = ctx->n_preserve + 3 + 4;
     plan->keep = malloc(max * sizeof *plan->keep);
     if (!plan->keep)
-        return dcx_fail(err, "close-fds", ENOMEM, "cannot plan the fds to keep: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_CLOSE_FDS, ENOMEM, "cannot plan the fds to keep: %m");
     size_t n = 0;
     for (size_t i = 0; i < ctx->n_preserve; i++)
         plan->keep[n++] = ctx->files_preserve[i];
@@ -125,9 +125,9 @@ static int run_exec(const struct dcx_exec *x, int report_fd, daemonctx_error *er
     if (x->hook && (r = x->hook(x->arg, err)) < 0)
         return r;
     if (report_fd >= 0 && (r = dcx_report_send(report_fd, DCX_REC_EXEC, getpid(), NULL)) < 0)
-        return dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+        return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone", (int)getpid());
     execve(x->path, x->argv, x->envp);
-    return dcx_fail(err, "exec", errno, "cannot execute %s: %m", x->path);
+    return dcx_fail(err, DAEMONCTX_STEP_EXEC, errno, "cannot execute %s: %m", x->path);
 }
 
 /* The caller waits suspended while an exec'ing daemon sets itself up (it
@@ -212,7 +212,7 @@ static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_
          * for whoever ran it: the daemon is told, so as not to linger as a
          * daemon nobody asked for. */
         if (plan.fork && (r = dcx_report_send(plan.report[1], DCX_REC_DONE, getpid(), NULL)) < 0) {
-            dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+            dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone", (int)getpid());
             ctx->is_open = false;
             (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
             plan_free(&plan);
@@ -246,7 +246,7 @@ int daemonctx_open(daemonctx *ctx, daemonctx_error *err)
         err = &local;
     dcx_clear(err);
     if (!ctx)
-        return dcx_fail(err, "options", EINVAL, "daemonctx_open() needs a context");
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_open() needs a context");
     if (ctx->is_open)
         return 0;
     return open_sequence(ctx, NULL, err);
@@ -260,9 +260,9 @@ int daemonctx_open_execve(daemonctx *ctx, const char *path, char *const argv[], 
         err = &local;
     dcx_clear(err);
     if (!ctx || !path || !argv || !envp)
-        return dcx_fail(err, "options", EINVAL, "daemonctx_open_execve() needs a context, a path, an argv and an envp");
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_open_execve() needs a context, a path, an argv and an envp");
     if (ctx->is_open)
-        return dcx_fail(err, "options", EBUSY, "the context is already open");
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EBUSY, "the context is already open");
     const struct dcx_exec exec = {.path = path, .argv = argv, .envp = envp, .hook = before_exec, .arg = arg};
     return open_sequence(ctx, &exec, err);
 }

@@ -52,7 +52,7 @@ static int enroll(daemonctx_pidfile *pf, daemonctx_error *err)
 {
     if (!atexit_registered) {
         if (atexit(release_at_exit) != 0)
-            return dcx_fail(err, "pidfile", ENOMEM, "cannot register the removal of %s at exit", pf->path);
+            return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ENOMEM, "cannot register the removal of %s at exit", pf->path);
         atexit_registered = true;
     }
     for (daemonctx_pidfile *p = registry; p; p = p->next)
@@ -201,10 +201,10 @@ static int pid_holds_lock(pid_t pid, dev_t dev, ino_t ino)
 {
     char fd_dir[64], info_dir[64];
     daemonctx_error scratch;
-    dcx_fail(&scratch, "", 0, "/proc/%d/fd", (int)pid);
+    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "/proc/%d/fd", (int)pid);
     memcpy(fd_dir, scratch.message, sizeof fd_dir);
     fd_dir[sizeof fd_dir - 1] = '\0';
-    dcx_fail(&scratch, "", 0, "/proc/%d/fdinfo", (int)pid);
+    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "/proc/%d/fdinfo", (int)pid);
     memcpy(info_dir, scratch.message, sizeof info_dir);
     info_dir[sizeof info_dir - 1] = '\0';
 
@@ -248,13 +248,13 @@ static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, dae
     char buf[32];
     pid_t pid = read_contents(fd, buf, sizeof buf) > 0 ? dcx_parse_pid(buf, strlen(buf)) : 0;
     if (pid > 0)
-        return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by PID %d: already running", pf->path,
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EAGAIN, "pidfile %s is locked by PID %d: already running", pf->path,
                         (int)pid);
     pid_t holder;
     if (flock_holder(st->st_dev, st->st_ino, &holder) > 0 && holder > 0)
-        return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by PID %d, which is still starting",
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EAGAIN, "pidfile %s is locked by PID %d, which is still starting",
                         pf->path, (int)holder);
-    return dcx_fail(err, "pidfile", EAGAIN, "pidfile %s is locked by another process", pf->path);
+    return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EAGAIN, "pidfile %s is locked by another process", pf->path);
 }
 
 /* Root acting on a file someone else can write would let that someone steer
@@ -262,7 +262,7 @@ static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, dae
 static int check_owner(const char *path, const struct stat *st, daemonctx_error *err)
 {
     if (geteuid() == 0 && st->st_uid != 0)
-        return dcx_fail(err, "pidfile", EPERM,
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EPERM,
                         "pidfile %s is owned by uid %u, not root: whoever owns it could steer root at any PID", path,
                         (unsigned)st->st_uid);
     return 0;
@@ -274,9 +274,9 @@ static int check_directory(const daemonctx_pidfile *pf, daemonctx_error *err)
 {
     struct stat st;
     if (fstat(pf->dirfd, &st) < 0)
-        return dcx_fail(err, "pidfile", errno, "pidfile %s: directory %s: %m", pf->path, pf->dir);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: directory %s: %m", pf->path, pf->dir);
     if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX) && !pf->allow_shared_directory)
-        return dcx_fail(err, "pidfile", EPERM,
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EPERM,
                         "pidfile directory %s is writable by everyone and not sticky: anyone could replace %s",
                         pf->dir, pf->path);
     return 0;
@@ -312,20 +312,20 @@ static int open_pidfile(daemonctx_pidfile *pf, bool *created, daemonctx_error *e
             break;
     }
     if (fd >= 0 && (fd = dcx_fd_above_stdio(fd)) < 0)
-        return dcx_fail(err, "pidfile", errno, "pidfile %s: cannot move its fd above 2: %m", pf->path);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: cannot move its fd above 2: %m", pf->path);
     if (fd >= 0)
         return fd;
     switch (errno) {
     case ELOOP:
-        return dcx_fail(err, "pidfile", ELOOP, "pidfile %s is a symbolic link; refusing to follow it", pf->path);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ELOOP, "pidfile %s is a symbolic link; refusing to follow it", pf->path);
     case EISDIR:
-        return dcx_fail(err, "pidfile", EISDIR, "pidfile %s is a directory", pf->path);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EISDIR, "pidfile %s is a directory", pf->path);
     case ENXIO:
     case ENODEV:
     case ETXTBSY:
-        return dcx_fail(err, "pidfile", errno, "pidfile %s is not a regular file", pf->path);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s is not a regular file", pf->path);
     default:
-        return dcx_fail(err, "pidfile", errno, "cannot open pidfile %s: %m", pf->path);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: %m", pf->path);
     }
 }
 
@@ -341,7 +341,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         while (pf->dirfd < 0 && errno == EINTR);
         pf->dirfd = dcx_fd_above_stdio(pf->dirfd);
         if (pf->dirfd < 0)
-            return dcx_fail(err, "pidfile", errno, "cannot open pidfile %s: directory %s: %m", pf->path, pf->dir);
+            return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: directory %s: %m", pf->path, pf->dir);
     }
     if ((r = check_directory(pf, err)) < 0)
         goto fail;
@@ -355,18 +355,18 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         }
         struct stat st, now;
         if (fstat(fd, &st) < 0) {
-            r = dcx_fail(err, "pidfile", errno, "pidfile %s: %m", pf->path);
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: %m", pf->path);
             goto fail;
         }
         if (!S_ISREG(st.st_mode)) {
-            r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is not a regular file", pf->path);
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is not a regular file", pf->path);
             goto fail;
         }
         if ((r = check_owner(pf->path, &st, err)) < 0)
             goto fail;
         if (st.st_nlink > 1) {
             /* A hard link: truncating it would truncate some other file. */
-            r = dcx_fail(err, "pidfile", EMLINK, "pidfile %s has %ld hard links; refusing to use it", pf->path,
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EMLINK, "pidfile %s has %ld hard links; refusing to use it", pf->path,
                          (long)st.st_nlink);
             goto fail;
         }
@@ -377,7 +377,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         if (l < 0) {
             held = errno == EWOULDBLOCK;
             r = held ? refuse_held(pf, fd, &st, err)
-                     : dcx_fail(err, "pidfile", errno, "cannot lock pidfile %s: %m", pf->path);
+                     : dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot lock pidfile %s: %m", pf->path);
             goto fail;
         }
         if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st.st_dev ||
@@ -393,7 +393,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
          * stat taken under the lock: before it, a dying holder may still have
          * been writing. */
         if (((now.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0) || (now.st_size != 0 && ftruncate(fd, 0) < 0)) {
-            r = dcx_fail(err, "pidfile", errno, "cannot prepare pidfile %s: %m", pf->path);
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot prepare pidfile %s: %m", pf->path);
             goto fail;
         }
         pf->fd = fd;
@@ -406,7 +406,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         }
         return 0;
     }
-    r = dcx_fail(err, "pidfile", EAGAIN, "pidfile %s keeps being replaced while locking it", pf->path);
+    r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EAGAIN, "pidfile %s keeps being replaced while locking it", pf->path);
 fail:
     /* A file this attempt created goes with it, unless another starter got
      * its lock first (then it is theirs). */
@@ -429,14 +429,14 @@ int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err)
     pid_t pid = getpid();
     /* Formatted by the async-signal-safe error formatter: this runs in the
      * forked daemon. The file was emptied when it was locked: one write. */
-    dcx_fail(&scratch, "", 0, "%d\n", (int)pid);
+    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "%d\n", (int)pid);
     size_t len = strlen(scratch.message);
     ssize_t n;
     do
         n = pwrite(pf->fd, scratch.message, len, 0);
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)len)
-        return dcx_fail(err, "pidfile-write", n < 0 ? errno : ENOSPC, "cannot write PID %d to pidfile %s: %m",
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE_WRITE, n < 0 ? errno : ENOSPC, "cannot write PID %d to pidfile %s: %m",
                         (int)pid, pf->path);
     pf->owner = pid;
     return 0;
@@ -445,7 +445,7 @@ int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err)
 int daemonctx_pidfile_acquire(daemonctx_pidfile *pf, daemonctx_error *err)
 {
     if (!pf)
-        return dcx_fail(err, "pidfile", EINVAL, "no pidfile given");
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "no pidfile given");
     if (pf->fd >= 0 && pf->owner == getpid())
         return 0;
     int r = dcx_pidfile_lock(pf, err);
@@ -542,7 +542,7 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
     if (pid)
         *pid = 0;
     if (!path || !*path)
-        return dcx_fail(err, "pidfile", EINVAL, "no pidfile given");
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "no pidfile given");
     int fd;
     do
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -551,17 +551,17 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
         if (errno == ENOENT)
             return DAEMONCTX_PIDFILE_ABSENT;
         if (errno == ELOOP)
-            return dcx_fail(err, "pidfile", ELOOP, "pidfile %s is a symbolic link; refusing to follow it", path);
-        return dcx_fail(err, "pidfile", errno, "cannot open pidfile %s: %m", path);
+            return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ELOOP, "pidfile %s is a symbolic link; refusing to follow it", path);
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: %m", path);
     }
     int r;
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        r = dcx_fail(err, "pidfile", errno, "pidfile %s: %m", path);
+        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: %m", path);
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is not a regular file", path);
+        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is not a regular file", path);
         goto out;
     }
     if ((r = check_owner(path, &st, err)) < 0)
@@ -569,13 +569,13 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
     pid_t holder = 0;
     int locked = is_locked(fd, &st, &holder);
     if (locked < 0) {
-        r = dcx_fail(err, "pidfile", -locked, "cannot tell whether pidfile %s is locked: %m", path);
+        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, -locked, "cannot tell whether pidfile %s is locked: %m", path);
         goto out;
     }
     char buf[32];
     ssize_t n = read_contents(fd, buf, sizeof buf);
     if (n < 0) {
-        r = dcx_fail(err, "pidfile", errno, "cannot read pidfile %s: %m", path);
+        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot read pidfile %s: %m", path);
         goto out;
     }
     pid_t named = dcx_parse_pid(buf, (size_t)n);
@@ -588,7 +588,7 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
             *pid = holder;
         r = DAEMONCTX_PIDFILE_STARTING;
     } else if (named == 0) {
-        r = dcx_fail(err, "pidfile", EINVAL, "pidfile %s is locked but does not hold a PID", path);
+        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is locked but does not hold a PID", path);
     } else {
         /* The lock says someone runs; make sure it is the PID the file names,
          * or a stop would signal whatever process the file was made to name. */
@@ -603,13 +603,13 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
                 *pid = named;
             r = DAEMONCTX_PIDFILE_STALE;
         } else if (holder > 0 && (holds == 0 || holds == -EACCES || holds == -EPERM)) {
-            r = dcx_fail(err, "pidfile", ESRCH, "pidfile %s names PID %d, but its lock was taken by PID %d", path,
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ESRCH, "pidfile %s names PID %d, but its lock was taken by PID %d", path,
                          (int)named, (int)holder);
         } else if (holds == 0) {
-            r = dcx_fail(err, "pidfile", ESRCH, "pidfile %s names PID %d, which does not hold its lock", path,
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ESRCH, "pidfile %s names PID %d, which does not hold its lock", path,
                          (int)named);
         } else {
-            r = dcx_fail(err, "pidfile", -holds, "cannot tell whether PID %d holds pidfile %s: %m", (int)named,
+            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, -holds, "cannot tell whether PID %d holds pidfile %s: %m", (int)named,
                          path);
         }
     }

@@ -31,7 +31,7 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
     for (;;) {
         char *bigger = realloc(buf, size);
         if (!bigger) {
-            r = dcx_fail(err, "user", ENOMEM, "looking up uid %u: %m", (unsigned)ctx->uid);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "looking up uid %u: %m", (unsigned)ctx->uid);
             goto out;
         }
         buf = bigger;
@@ -41,14 +41,14 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         size *= 2;
     }
     if (r != 0 && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM) {
-        r = dcx_fail(err, "user", r, "looking up uid %u: %m", (unsigned)ctx->uid);
+        r = dcx_fail(err, DAEMONCTX_STEP_USER, r, "looking up uid %u: %m", (unsigned)ctx->uid);
         goto out;
     }
     if (!found) {
         /* A numeric uid with no passwd entry: no supplementary groups at all. */
         plan->groups = malloc(sizeof *plan->groups);
         if (!plan->groups) {
-            r = dcx_fail(err, "user", ENOMEM, "groups of uid %u: %m", (unsigned)ctx->uid);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of uid %u: %m", (unsigned)ctx->uid);
             goto out;
         }
         plan->groups[0] = ctx->gid;
@@ -58,14 +58,14 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
     }
     plan->user_name = strdup(pw.pw_name);
     if (!plan->user_name) {
-        r = dcx_fail(err, "user", ENOMEM, "user %s: %m", pw.pw_name);
+        r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", pw.pw_name);
         goto out;
     }
     int n = 32;
     for (;;) {
         gid_t *list = realloc(plan->groups, (size_t)n * sizeof *list);
         if (!list) {
-            r = dcx_fail(err, "user", ENOMEM, "groups of user %s: %m", pw.pw_name);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", pw.pw_name);
             goto out;
         }
         plan->groups = list;
@@ -79,7 +79,7 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         else
             n = got;
         if (n > 65536) {
-            r = dcx_fail(err, "user", E2BIG, "user %s is in too many groups", pw.pw_name);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", pw.pw_name);
             goto out;
         }
     }
@@ -112,22 +112,22 @@ int dcx_drop_privileges(const daemonctx *ctx, const struct dcx_plan *plan, daemo
     if (!plan->change_ids)
         return 0;
     if (plan->set_groups && setgroups(plan->n_groups, plan->groups) < 0)
-        return dcx_fail(err, "setgroups", errno, "cannot set the supplementary groups of " WHO_FMT ": %m",
+        return dcx_fail(err, DAEMONCTX_STEP_SETGROUPS, errno, "cannot set the supplementary groups of " WHO_FMT ": %m",
                         WHO_ARGS(ctx, plan));
     if (setresgid(ctx->gid, ctx->gid, ctx->gid) < 0)
-        return dcx_fail(err, "setgid", errno, "cannot change group to gid %u: %m", (unsigned)ctx->gid);
+        return dcx_fail(err, DAEMONCTX_STEP_SETGID, errno, "cannot change group to gid %u: %m", (unsigned)ctx->gid);
     if (setresuid(ctx->uid, ctx->uid, ctx->uid) < 0)
-        return dcx_fail(err, "setuid", errno, "cannot change user to " WHO_FMT ": %m", WHO_ARGS(ctx, plan));
+        return dcx_fail(err, DAEMONCTX_STEP_SETUID, errno, "cannot change user to " WHO_FMT ": %m", WHO_ARGS(ctx, plan));
 
     uid_t ru, eu, su;
     gid_t rg, eg, sg;
     if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0)
-        return dcx_fail(err, "verify-drop", errno, "cannot read back the process ids: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_VERIFY_DROP, errno, "cannot read back the process ids: %m");
     if (ru != ctx->uid || eu != ctx->uid || su != ctx->uid || rg != ctx->gid || eg != ctx->gid || sg != ctx->gid)
-        return dcx_fail(err, "verify-drop", EPERM, "ids after the drop to " WHO_FMT " are not the requested ones",
+        return dcx_fail(err, DAEMONCTX_STEP_VERIFY_DROP, EPERM, "ids after the drop to " WHO_FMT " are not the requested ones",
                         WHO_ARGS(ctx, plan));
     if (ctx->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-        return dcx_fail(err, "verify-drop", EPERM, "the drop to " WHO_FMT " is reversible: uid 0 was regained",
+        return dcx_fail(err, DAEMONCTX_STEP_VERIFY_DROP, EPERM, "the drop to " WHO_FMT " is reversible: uid 0 was regained",
                         WHO_ARGS(ctx, plan));
     return 0;
 }

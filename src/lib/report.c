@@ -26,10 +26,10 @@
 int dcx_report_open(struct dcx_plan *plan, daemonctx_error *err)
 {
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, plan->report) < 0)
-        return dcx_fail(err, "pipe", errno, "cannot create the report channel: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_PIPE, errno, "cannot create the report channel: %m");
     for (int i = 0; i < 2; i++)
         if ((plan->report[i] = dcx_fd_above_stdio(plan->report[i])) < 0)
-            return dcx_fail(err, "pipe", errno, "cannot move the report channel above fd 2: %m");
+            return dcx_fail(err, DAEMONCTX_STEP_PIPE, errno, "cannot move the report channel above fd 2: %m");
     return 0;
 }
 
@@ -130,11 +130,11 @@ static int wait_exit(pid_t pid, long long deadline, int *status)
 static int died(pid_t pid, int status, daemonctx_error *err)
 {
     if (status == -1)
-        return dcx_fail(err, "died", ECHILD, "daemon PID %d ended before it was ready", (int)pid);
+        return dcx_fail(err, DAEMONCTX_STEP_DIED, ECHILD, "daemon PID %d ended before it was ready", (int)pid);
     if (WIFSIGNALED(status))
-        return dcx_fail(err, "died", ECHILD, "daemon PID %d was killed by signal %d before it was ready", (int)pid,
+        return dcx_fail(err, DAEMONCTX_STEP_DIED, ECHILD, "daemon PID %d was killed by signal %d before it was ready", (int)pid,
                         WTERMSIG(status));
-    return dcx_fail(err, "died", ECHILD, "daemon PID %d exited with status %d before it was ready", (int)pid,
+    return dcx_fail(err, DAEMONCTX_STEP_DIED, ECHILD, "daemon PID %d exited with status %d before it was ready", (int)pid,
                     WEXITSTATUS(status));
 }
 
@@ -191,7 +191,7 @@ enum outcome { UP, REPORTED, ABORTED, CLOSED };
 static enum outcome interrupted(struct dcx_plan *plan, int signo, pid_t daemon, daemonctx_error *err, int *r)
 {
     plan->interrupted_by = signo;
-    *r = dcx_fail(err, "interrupted", EINTR, "interrupted by signal %d while waiting for daemon PID %d; it was killed",
+    *r = dcx_fail(err, DAEMONCTX_STEP_INTERRUPTED, EINTR, "interrupted by signal %d while waiting for daemon PID %d; it was killed",
                   signo, (int)daemon);
     return ABORTED;
 }
@@ -212,11 +212,11 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            *r = dcx_fail(err, "report", errno, "cannot wait for the daemon: %m");
+            *r = dcx_fail(err, DAEMONCTX_STEP_REPORT, errno, "cannot wait for the daemon: %m");
             return ABORTED;
         }
         if (n == 0) {
-            *r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
+            *r = dcx_fail(err, DAEMONCTX_STEP_TIMEOUT, ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
                           (int)*daemon, ctx->timeout_ms);
             return ABORTED;
         }
@@ -233,13 +233,13 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            *r = dcx_fail(err, "report", errno, "cannot read the daemon's report: %m");
+            *r = dcx_fail(err, DAEMONCTX_STEP_REPORT, errno, "cannot read the daemon's report: %m");
             return ABORTED;
         }
         if (got == 0) /* every daemon-side end is closed: exec'd, or dead */
             return exec_pending ? UP : CLOSED;
         if (got != (ssize_t)sizeof rec) {
-            *r = dcx_fail(err, "report", EPROTO, "malformed report from the daemon (%d bytes)", (int)got);
+            *r = dcx_fail(err, DAEMONCTX_STEP_REPORT, EPROTO, "malformed report from the daemon (%d bytes)", (int)got);
             return ABORTED;
         }
         switch (rec.type) {
@@ -254,14 +254,15 @@ static enum outcome read_reports(daemonctx *ctx, struct dcx_plan *plan, const st
             exec_pending = true;
             break;
         case DCX_REC_ERROR:
-            rec.err.step[DAEMONCTX_STEP_MAX - 1] = '\0';
+            if ((unsigned)rec.err.step >= DAEMONCTX_STEP_COUNT)
+                rec.err.step = DAEMONCTX_STEP_REPORT;
             rec.err.message[DAEMONCTX_MESSAGE_MAX - 1] = '\0';
             if (err)
                 *err = rec.err;
             *r = rec.err.errnum ? -rec.err.errnum : -EINVAL;
             return REPORTED;
         default:
-            *r = dcx_fail(err, "report", EPROTO, "unknown report %u from the daemon", (unsigned)rec.type);
+            *r = dcx_fail(err, DAEMONCTX_STEP_REPORT, EPROTO, "unknown report %u from the daemon", (unsigned)rec.type);
             return ABORTED;
         }
     }
@@ -292,11 +293,11 @@ int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long lon
         reaped = daemon > 0 && wait_exit(daemon, deadline, &status);
         /* An exec'ing daemon's own timer killed it at the deadline. */
         if (deadline >= 0 && dcx_now_ms() >= deadline)
-            r = dcx_fail(err, "timeout", ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
+            r = dcx_fail(err, DAEMONCTX_STEP_TIMEOUT, ETIMEDOUT, "daemon PID %d was not ready within %u ms; it was killed",
                          (int)daemon, ctx->timeout_ms);
         else
             r = reaped ? died(daemon, status, err)
-                       : dcx_fail(err, "died", ECHILD,
+                       : dcx_fail(err, DAEMONCTX_STEP_DIED, ECHILD,
                                   "daemon PID %d closed its report channel before it was ready", (int)daemon);
     }
     /* Leave nothing behind: a daemon that reported an error exits by itself
@@ -339,7 +340,7 @@ int dcx_notify_prepare(daemonctx_error *err)
         return 0;
     size_t len = strlen(path);
     if ((path[0] != '/' && path[0] != '@') || len >= sizeof notify_target.addr.sun_path)
-        return dcx_fail(err, "ready", EINVAL, "NOTIFY_SOCKET %s is not an AF_UNIX socket path", path);
+        return dcx_fail(err, DAEMONCTX_STEP_READY, EINVAL, "NOTIFY_SOCKET %s is not an AF_UNIX socket path", path);
     memset(&notify_target.addr, 0, sizeof notify_target.addr);
     notify_target.addr.sun_family = AF_UNIX;
     memcpy(notify_target.addr.sun_path, path, len);
@@ -357,7 +358,7 @@ int dcx_notify(const char *message, daemonctx_error *err)
         return 0;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return dcx_fail(err, "ready", errno, "cannot create a socket for NOTIFY_SOCKET: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_READY, errno, "cannot create a socket for NOTIFY_SOCKET: %m");
     ssize_t n;
     do
         n = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (const struct sockaddr *)&notify_target.addr,
@@ -366,14 +367,14 @@ int dcx_notify(const char *message, daemonctx_error *err)
     int e = errno;
     dcx_close(fd);
     if (n < 0)
-        return dcx_fail(err, "ready", e, "cannot notify NOTIFY_SOCKET %s: %m", notify_target.name);
+        return dcx_fail(err, DAEMONCTX_STEP_READY, e, "cannot notify NOTIFY_SOCKET %s: %m", notify_target.name);
     return 0;
 }
 
 int dcx_notify_ready(daemonctx_error *err)
 {
     daemonctx_error scratch;
-    dcx_fail(&scratch, "", 0, "READY=1\nMAINPID=%d", (int)getpid());
+    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "READY=1\nMAINPID=%d", (int)getpid());
     return dcx_notify(scratch.message, err);
 }
 
@@ -389,12 +390,12 @@ int daemonctx_ready(daemonctx *ctx, daemonctx_error *err)
 {
     dcx_clear(err);
     if (!ctx || !ctx->is_open)
-        return dcx_fail(err, "ready", EINVAL, "daemonctx_ready() called before daemonctx_open()");
+        return dcx_fail(err, DAEMONCTX_STEP_READY, EINVAL, "daemonctx_ready() called before daemonctx_open()");
     if (ctx->report_fd >= 0) {
         int r = dcx_report_send(ctx->report_fd, DCX_REC_READY, getpid(), NULL);
         close_report(ctx);
         if (r < 0)
-            return dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+            return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone", (int)getpid());
     }
     return dcx_notify_ready(err);
 }
@@ -414,16 +415,16 @@ int daemonctx_execv(daemonctx *ctx, const char *path, char *const argv[], daemon
 {
     dcx_clear(err);
     if (!ctx || !path || !argv)
-        return dcx_fail(err, "exec", EINVAL, "daemonctx_execv() needs a context, a path and an argv");
+        return dcx_fail(err, DAEMONCTX_STEP_EXEC, EINVAL, "daemonctx_execv() needs a context, a path and an argv");
     if (ctx->report_fd >= 0) {
         int r = dcx_report_send(ctx->report_fd, DCX_REC_EXEC, getpid(), NULL);
         if (r < 0) { /* the invoker is gone: this start failed for whoever ran it */
             close_report(ctx);
-            return dcx_fail(err, "report", -r, "the process that started daemon PID %d is gone", (int)getpid());
+            return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone", (int)getpid());
         }
     }
     execv(path, argv);
-    int r = dcx_fail(err, "exec", errno, "cannot execute %s: %m", path);
+    int r = dcx_fail(err, DAEMONCTX_STEP_EXEC, errno, "cannot execute %s: %m", path);
     if (ctx->report_fd >= 0)
         (void)daemonctx_report_error(ctx, err);
     return r;

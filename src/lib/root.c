@@ -102,7 +102,7 @@ int daemonctx_get_working_directory(const daemonctx *ctx, char *buf, size_t size
     return (int)need;
 }
 
-static int check_directory(const char *step, const char *what, const char *path, daemonctx_error *err)
+static int check_directory(enum daemonctx_step step, const char *what, const char *path, daemonctx_error *err)
 {
     struct stat st;
     if (stat(path, &st) < 0)
@@ -117,21 +117,21 @@ int dcx_plan_root(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *
     if (!ctx->chroot_directory) {
         plan->root_cwd = strdup(ctx->working_directory);
         if (!plan->root_cwd)
-            return dcx_fail(err, "chdir", ENOMEM, "working directory: %m");
+            return dcx_fail(err, DAEMONCTX_STEP_CHDIR, ENOMEM, "working directory: %m");
         /* Checked here so the common mistake fails before anything forks; the
          * daemon's chdir still reports a failure of its own. */
-        return check_directory("chdir", "working directory", ctx->working_directory, err);
+        return check_directory(DAEMONCTX_STEP_CHDIR, "working directory", ctx->working_directory, err);
     }
-    int r = check_directory("chroot", "chroot directory", ctx->chroot_directory, err);
+    int r = check_directory(DAEMONCTX_STEP_CHROOT, "chroot directory", ctx->chroot_directory, err);
     if (r < 0)
         return r;
     char root[PATH_MAX];
     plan->root_cwd = malloc(PATH_MAX);
     if (!plan->root_cwd)
-        return dcx_fail(err, "chdir", ENOMEM, "working directory: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_CHDIR, ENOMEM, "working directory: %m");
     r = split_working_directory(ctx, root, plan->root_cwd, PATH_MAX);
     if (r < 0)
-        return dcx_fail(err, "chdir", -r, "working directory %s: %m", ctx->working_directory);
+        return dcx_fail(err, DAEMONCTX_STEP_CHDIR, -r, "working directory %s: %m", ctx->working_directory);
     return 0;
 }
 
@@ -141,9 +141,9 @@ int dcx_chroot(const daemonctx *ctx, daemonctx_error *err)
         return 0;
     /* chdir first, then chroot("."): no window where cwd is outside the root. */
     if (chdir(ctx->chroot_directory) < 0)
-        return dcx_fail(err, "chroot", errno, "cannot enter chroot directory %s: %m", ctx->chroot_directory);
+        return dcx_fail(err, DAEMONCTX_STEP_CHROOT, errno, "cannot enter chroot directory %s: %m", ctx->chroot_directory);
     if (chroot(".") < 0)
-        return dcx_fail(err, "chroot", errno, "chroot to %s: %m", ctx->chroot_directory);
+        return dcx_fail(err, DAEMONCTX_STEP_CHROOT, errno, "chroot to %s: %m", ctx->chroot_directory);
     return 0;
 }
 
@@ -151,9 +151,9 @@ int dcx_chdir(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error
 {
     if (chdir(plan->root_cwd) < 0) {
         if (ctx->chroot_directory)
-            return dcx_fail(err, "chdir", errno, "cannot change directory to %s inside chroot %s: %m",
+            return dcx_fail(err, DAEMONCTX_STEP_CHDIR, errno, "cannot change directory to %s inside chroot %s: %m",
                             plan->root_cwd, ctx->chroot_directory);
-        return dcx_fail(err, "chdir", errno, "cannot change directory to %s: %m", plan->root_cwd);
+        return dcx_fail(err, DAEMONCTX_STEP_CHDIR, errno, "cannot change directory to %s: %m", plan->root_cwd);
     }
     return 0;
 }

@@ -76,7 +76,7 @@ int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err)
             sa.sa_handler = terminate_handler;
             /* Nothing else may interrupt the pidfile removal. */
             if (sigfillset(&sa.sa_mask) < 0)
-                return dcx_fail(err, "signals", errno, "sigfillset: %m");
+                return dcx_fail(err, DAEMONCTX_STEP_SIGNALS, errno, "sigfillset: %m");
             break;
         case DAEMONCTX_SIGNAL_HANDLER:
             sa.sa_handler = e->handler;
@@ -84,7 +84,7 @@ int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err)
             break;
         }
         if (sigaction(signo, &sa, NULL) < 0)
-            return dcx_fail(err, "signals", errno, "cannot set the action of signal %d: %m", signo);
+            return dcx_fail(err, DAEMONCTX_STEP_SIGNALS, errno, "cannot set the action of signal %d: %m", signo);
     }
     return 0;
 }
@@ -95,6 +95,6 @@ int dcx_unblock_all_signals(daemonctx_error *err)
     /* The blocked mask survives fork and exec: a daemon started from a
      * program that blocked SIGTERM would otherwise be unstoppable. */
     if (sigemptyset(&none) < 0 || sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-        return dcx_fail(err, "signals", errno, "cannot empty the blocked-signal mask: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_SIGNALS, errno, "cannot empty the blocked-signal mask: %m");
     return 0;
 }

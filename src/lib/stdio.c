@@ -34,7 +34,7 @@ int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
     bool need_null = false;
     for (int i = 0; i < 3; i++) {
         if (ctx->stdio[i] >= 0 && fcntl(ctx->stdio[i], F_GETFD) < 0)
-            return dcx_fail(err, "stdio", errno, "%s: fd %d: %m", stream_names[i], ctx->stdio[i]);
+            return dcx_fail(err, DAEMONCTX_STEP_STDIO, errno, "%s: fd %d: %m", stream_names[i], ctx->stdio[i]);
         /* A preserved standard fd that is closed gets /dev/null all the same:
          * the daemon's next open() would otherwise become its stdout. */
         plan->to_devnull[i] = ctx->stdio[i] < 0 && (!preserved(ctx, i) || fcntl(i, F_GETFD) < 0);
@@ -50,7 +50,7 @@ int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
      * and be closed as a source once the streams are redirected. */
     fd = dcx_fd_above_stdio(fd);
     if (fd < 0)
-        return dcx_fail(err, "devnull", errno, "cannot open /dev/null: %m");
+        return dcx_fail(err, DAEMONCTX_STEP_DEVNULL, errno, "cannot open /dev/null: %m");
     plan->devnull = fd;
     return 0;
 }
@@ -76,7 +76,7 @@ int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         if (src[i] < 3 && src[i] != i) {
             moved[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
             if (moved[i] < 0) {
-                r = dcx_fail(err, "stdio", errno, "%s: cannot duplicate fd %d: %m", stream_names[i], src[i]);
+                r = dcx_fail(err, DAEMONCTX_STEP_STDIO, errno, "%s: cannot duplicate fd %d: %m", stream_names[i], src[i]);
                 goto out;
             }
             src[i] = moved[i];
@@ -87,14 +87,14 @@ int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
             /* dup2 onto itself keeps FD_CLOEXEC, and a program the daemon
              * execs must inherit its standard streams. */
             if (fcntl(i, F_SETFD, 0) < 0) {
-                r = dcx_fail(err, "stdio", errno, "%s: fd %d: %m", stream_names[i], i);
+                r = dcx_fail(err, DAEMONCTX_STEP_STDIO, errno, "%s: fd %d: %m", stream_names[i], i);
                 goto out;
             }
             continue;
         }
         int e = dup_onto(src[i], i);
         if (e < 0) {
-            r = dcx_fail(err, "stdio", -e, "cannot redirect %s to fd %d: %m", stream_names[i], src[i]);
+            r = dcx_fail(err, DAEMONCTX_STEP_STDIO, -e, "cannot redirect %s to fd %d: %m", stream_names[i], src[i]);
             goto out;
         }
     }

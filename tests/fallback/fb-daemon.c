@@ -14,7 +14,7 @@
  *   die-before-ready     READY_NOTIFY; writes "PID\n", then _exit(7)
  *   never-ready          READY_NOTIFY; writes "PID\n", then waits forever
  *   error-before-ready   READY_NOTIFY; writes "PID\n", reports an error
- *                        (step "fb", EADDRINUSE) and exits 3
+ *                        (step "application", EADDRINUSE) and exits 3
  * The invoker prints "fb-daemon: STEP: MESSAGE" and exits 1 when open()
  * fails, and exits 0 (the library's _exit) once the daemon is up.
  */
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 
     daemonctx_error err;
     if (daemonctx_open(ctx, &err) < 0) {
-        (void)fprintf(stderr, "fb-daemon: %s: %s\n", err.step, err.message);
+        (void)fprintf(stderr, "fb-daemon: %s: %s\n", daemonctx_step_name(err.step), err.message);
         daemonctx_free(ctx);
         daemonctx_pidfile_free(pf);
         return 1;
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "error-before-ready") == 0) {
         memset(&err, 0, sizeof err);
         err.errnum = EADDRINUSE;
-        (void)snprintf(err.step, sizeof err.step, "fb");
+        err.step = DAEMONCTX_STEP_APPLICATION;
         (void)snprintf(err.message, sizeof err.message, "fb-daemon %d: the port is taken", (int)getpid());
         (void)daemonctx_report_error(ctx, &err);
         _exit(3);

@@ -273,7 +273,7 @@ ECO_TEST(invoker_reports_daemon_error_when_pidfd_open_is_enosys)
     start(&r, deny, "error-before-ready", false, NULL);
     ECO_ASSERT_MSG(ECO_EXITED(r.status, 1), "the invoker %s: %s", eco_status_text(r.status), r.err);
     pid_t pid = read_daemon_pid(&r);
-    ECO_ASSERT_STR_EQ(r.err, eco_fmt("fb-daemon: fb: fb-daemon %d: the port is taken\n", (int)pid));
+    ECO_ASSERT_STR_EQ(r.err, eco_fmt("fb-daemon: application: fb-daemon %d: the port is taken\n", (int)pid));
     ECO_ASSERT_MSG(!eco_exists(r.pidfile), "pidfile left behind");
     ECO_ASSERT(!eco_alive(pid));
 }

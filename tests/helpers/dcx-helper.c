@@ -42,7 +42,7 @@
  *   --read-stdin             read a line from fd 0: "stdin TEXT"
  *   --exit-after-signal      after a handled signal, exit(0)
  *   notify mode: --ready-gate-fd=N (read a byte before daemonctx_ready()),
- *     --fail-after-open (daemonctx_report_error(step "app") then exit(3)),
+ *     --fail-after-open (daemonctx_report_error(step "application") then exit(3)),
  *     --never-ready, --die-before-ready=STATUS (exit(STATUS)),
  *     --die-before-ready-now=STATUS (_exit(STATUS): no atexit handlers),
  *     --exec PROGRAM ARGS... (daemonctx_execv; the rest of argv)
@@ -51,14 +51,14 @@
  *                            (the program --exec runs)
  *   --open-execve PROGRAM ARGS...  daemonctx_open_execve() instead of open():
  *                            the daemon execs PROGRAM (the rest of argv);
- *     --hook-fail=ERRNO      (before it) the hook fails with ERRNO, step "hook"
+ *     --hook-fail=ERRNO      (before it) the hook fails with ERRNO, step "application"
  *     --hook-keep-lock       (before it) the hook passes the pidfile lock on
  *                            (clears close-on-exec on the pidfile's fd)
  *     --threaded             (before it) start a thread before opening
  *     --hook-sleep-ms=N      (before it) the hook writes "hook PID" on the
  *                            report fd, then sleeps N ms
  *     --caller-handler       (before it) a SIGUSR1 handler in the caller; the
- *                            hook fails (step "hook", EEXIST) if the daemon
+ *                            hook fails (step "application", EEXIST) if the daemon
  *                            still has it
  *   --print-dumpable         with --parent-returns: "dumpable N" after open
  *   --check-rseq             in the daemon: "rseq registered|missing|none|
@@ -170,7 +170,7 @@ static int parse_signal(const char *s) {
 
 __attribute__((noreturn)) static void setter_failed(const char *name, int rc) {
     const daemonctx_error *e = daemonctx_last_error(g_ctx);
-    fprintf(stderr, "%s: %s\n", e->step, e->message);
+    fprintf(stderr, "%s: %s\n", daemonctx_step_name(e->step), e->message);
     say("setter-error %s %d %d\n", name, rc, e->errnum);
     exit(2);
 }
@@ -245,10 +245,9 @@ static void on_usr1(int sig)
 
 static int hook_fail(daemonctx_error *err, int errnum, const char *message)
 {
-    static const char step[] = "hook";
     memset(err, 0, sizeof *err);
     err->errnum = errnum;
-    memcpy(err->step, step, sizeof step);
+    err->step = DAEMONCTX_STEP_APPLICATION;
     memcpy(err->message, message, strlen(message) + 1);
     return -errnum;
 }
@@ -550,8 +549,8 @@ int main(int argc, char **argv) {
     int rc = execve_argv ? daemonctx_open_execve(g_ctx, execve_argv[0], execve_argv, environ, execve_hook, NULL, &err)
                          : daemonctx_open(g_ctx, &err);
     if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", err.step, err.message);
-        say("error %d %d %s\n", rc, err.errnum, err.step);
+        fprintf(stderr, "%s: %s\n", daemonctx_step_name(err.step), err.message);
+        say("error %d %d %s\n", rc, err.errnum, daemonctx_step_name(err.step));
         daemonctx_free(g_ctx);
         daemonctx_pidfile_free(g_pidfile);
         return 1;
@@ -625,7 +624,7 @@ int main(int argc, char **argv) {
             daemonctx_error e;
             memset(&e, 0, sizeof e);
             e.errnum = EIO;
-            snprintf(e.step, sizeof e.step, "app");
+            e.step = DAEMONCTX_STEP_APPLICATION;
             snprintf(e.message, sizeof e.message, "injected by --fail-after-open");
             int r = daemonctx_report_error(g_ctx, &e);
             say("reported %d\n", r);
@@ -647,7 +646,7 @@ int main(int argc, char **argv) {
         if (exec_argv) {
             memset(&err, 0, sizeof err);
             int r = daemonctx_execv(g_ctx, exec_argv[0], exec_argv, &err);
-            say("exec-failed %d %d %s\n", r, err.errnum, err.step);
+            say("exec-failed %d %d %s\n", r, err.errnum, daemonctx_step_name(err.step));
             exit(4);
         }
         memset(&err, 0, sizeof err);

@@ -20,7 +20,7 @@
 
 static int failed(const daemonctx_error *err, int rc)
 {
-    fprintf(stderr, "%s: %s\n", err->step, err->message);
+    fprintf(stderr, "%s: %s\n", daemonctx_step_name(err->step), err->message);
     printf("error %d %d\n", err->errnum, rc);
     return 1;
 }

@@ -100,7 +100,7 @@ TU_TEST(open_execve_hook_failure_is_returned_and_nothing_is_left)
 {
     const char *pidfile = tu_fmt("%s/d.pid", tu_tmpdir());
     tu_proc *p = start_probe(pidfile, "--hook-fail=13", NULL);
-    tu_failure f = tu_expect_open_failure(p, "hook");
+    tu_failure f = tu_expect_open_failure(p, "application");
     TU_ASSERT_INT_EQ(f.errnum, EACCES);
     TU_ASSERT_MSG(!tu_path_exists(pidfile), "the failed start left its pidfile");
     tu_assert_no_descendants();

@@ -363,7 +363,7 @@ TU_TEST(pidfile_failed_start_after_detach_leaves_no_pidfile) {
     tu_cmd_arg(&c, "--ready-mode=notify");
     tu_cmd_arg(&c, "--fail-after-open");
     tu_proc *p = tu_spawn(&c);
-    tu_expect_open_failure(p, "app");
+    tu_expect_open_failure(p, "application");
     tu_assert_no_descendants();
     TU_ASSERT_MSG(!tu_path_exists(pidfile), "the failed attempt left its pidfile");
 }

@@ -111,7 +111,7 @@ TU_TEST(pidfile_api_acquire_writes_pid_newline_mode_0644_under_umask_077) {
     const char *path = tu_fmt("%s/a.pid", tu_tmpdir());
     umask(077);
     daemonctx_pidfile *pf = pf_new(path);
-    TU_ASSERT_MSG(acquire(pf) == 0, "acquire: %s: %s", err.step, err.message);
+    TU_ASSERT_MSG(acquire(pf) == 0, "acquire: %s: %s", daemonctx_step_name(err.step), err.message);
     tu_assert_pidfile_holds(path, getpid());
     struct stat st;
     TU_SYS(lstat(path, &st));
@@ -146,7 +146,7 @@ TU_TEST(pidfile_api_held_pidfile_refused_eagain_naming_holder) {
     TU_ASSERT_INT_EQ(rc, -EAGAIN);
     TU_ASSERT_INT_EQ(err.errnum, EAGAIN);
     TU_ASSERT_MSG(tu_contains_number(err.message, h.pid), "message does not name holder %d: %s: %s", (int)h.pid,
-                  err.step, err.message);
+                  daemonctx_step_name(err.step), err.message);
     TU_ASSERT_INT_EQ(daemonctx_pidfile_fd(pf), -1);
     tu_assert_pidfile_holds(path, h.pid);
     daemonctx_pidfile_free(pf);
@@ -158,7 +158,7 @@ TU_TEST(pidfile_api_stale_pidfile_taken_over) {
     const char *path = tu_fmt("%s/a.pid", tu_tmpdir());
     tu_write_file(path, "1\n", 0600);
     daemonctx_pidfile *pf = pf_new(path);
-    TU_ASSERT_MSG(acquire(pf) == 0, "acquire: %s: %s", err.step, err.message);
+    TU_ASSERT_MSG(acquire(pf) == 0, "acquire: %s: %s", daemonctx_step_name(err.step), err.message);
     tu_assert_pidfile_holds(path, getpid());
     struct stat st;
     TU_SYS(stat(path, &st));
@@ -396,7 +396,7 @@ TU_TEST(pidfile_api_symlink_refused_sentinel_untouched) {
     daemonctx_pidfile *pf = pf_new(path);
     int rc = acquire(pf);
     TU_ASSERT_MSG(rc < 0, "acquire through a symlink succeeded");
-    tu_log("symlink: %d %s: %s", rc, err.step, err.message);
+    tu_log("symlink: %d %s: %s", rc, daemonctx_step_name(err.step), err.message);
     TU_ASSERT_CONTAINS(err.message, path);
     TU_ASSERT_STR_EQ(tu_read_file(sentinel), "sentinel\n");
     struct stat st;
@@ -589,7 +589,7 @@ TU_TEST(pidfile_api_shared_directory_refused_unless_allowed) {
     TU_ASSERT_INT_EQ(acquire(pf), -EPERM);
     TU_ASSERT(!tu_path_exists(path));
     TU_ASSERT_INT_EQ(daemonctx_pidfile_allow_shared_directory(pf, true), 0);
-    TU_ASSERT_MSG(acquire(pf) == 0, "acquire after opting in: %s: %s", err.step, err.message);
+    TU_ASSERT_MSG(acquire(pf) == 0, "acquire after opting in: %s: %s", daemonctx_step_name(err.step), err.message);
     tu_assert_pidfile_holds(path, getpid());
     daemonctx_pidfile_free(pf);
     TU_ASSERT(!tu_path_exists(path));
@@ -613,7 +613,7 @@ TU_TEST(pidfile_api_inspect_lock_held_by_another_pid_than_named_is_not_running) 
     holder h = hold_in_child(path, HOLD_FLOCK_PID1);
     pid_t pid;
     int r = inspect(path, &pid);
-    tu_log("inspect: %d (%s: %s)", r, err.step, err.message);
+    tu_log("inspect: %d (%s: %s)", r, daemonctx_step_name(err.step), err.message);
     TU_ASSERT_MSG(r < 0, "inspect said %d (pid %d) for a file naming PID 1 locked by PID %d", r, (int)pid,
                   (int)h.pid);
     drop_holder(h);

@@ -81,7 +81,7 @@ TU_TEST(ready_reported_error_is_returned_by_the_invoker) {
     tu_cmd_arg(&c, "--ready-mode=notify");
     tu_cmd_arg(&c, "--fail-after-open");
     tu_proc *p = tu_spawn(&c);
-    tu_failure f = tu_expect_open_failure(p, "app");
+    tu_failure f = tu_expect_open_failure(p, "application");
     TU_ASSERT_STR_EQ(f.message, "injected by --fail-after-open");
     TU_ASSERT_INT_EQ(f.errnum, EIO);
     TU_ASSERT_INT_EQ(f.rc, -EIO);

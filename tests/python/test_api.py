@@ -108,6 +108,7 @@ def test_invalid_values_are_refused_at_once(name, value, kind):
         setattr(ctx, name, value)
     assert isinstance(info.value, kind)
     assert info.value.step == 'options' and info.value.errno == errno.EINVAL
+    assert info.value.step_value == daemonctx.Step.OPTIONS
     with pytest.raises(DaemonError):
         DaemonContext(**{name: value})
 
@@ -117,10 +118,18 @@ def test_daemon_error_attributes():
                       errno=errno.ENOENT)
     assert str(exc) == exc.message == 'cannot change directory to /x: No such file or directory'
     assert exc.step == 'chdir' and exc.errno == errno.ENOENT
+    assert exc.step_value == daemonctx.Step.CHDIR and exc.step_value.label == 'chdir'
     copy = pickle.loads(pickle.dumps(exc))
     assert (type(copy), str(copy), copy.step, copy.errno) == (DaemonError, str(exc), 'chdir', errno.ENOENT)
+    assert copy.step_value == daemonctx.Step.CHDIR
     plain = DaemonError()
-    assert plain.step is None and plain.errno is None and plain.message == ''
+    assert plain.step is None and plain.step_value is None and plain.errno is None and plain.message == ''
+
+
+def test_steps_are_the_librarys_enum():
+    assert daemonctx.Step.NONE == 0 and daemonctx.Step.OPTIONS == 1
+    assert daemonctx.Step.PIDFILE_WRITE.label == 'pidfile-write'
+    assert DaemonError('x', step='made-up').step_value == daemonctx.Step.APPLICATION
 
 
 def test_terminate_raises_system_exit():

@@ -138,7 +138,7 @@ int main(int argc, char **argv)
                                                                         : DAEMONCTX_READY_OPEN);
         daemonctx_error err;
         if (daemonctx_open(ctx, &err) < 0) {
-            (void)fprintf(stderr, "svc-prog: open: %s: %s\n", err.step, err.message);
+            (void)fprintf(stderr, "svc-prog: open: %s: %s\n", daemonctx_step_name(err.step), err.message);
             daemonctx_free(ctx);
             daemonctx_pidfile_free(pf);
             return 1;

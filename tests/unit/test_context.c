@@ -57,9 +57,9 @@ static void expect_einval(daemonctx *ctx, int rc, const char *what, ...) {
         strncat(alternatives, "\"", sizeof alternatives - strlen(alternatives) - 1);
     }
     va_end(ap);
-    TU_ASSERT_MSG(named, "%s: message \"%s\" (step \"%s\") names none of%s", what, e->message, e->step,
+    TU_ASSERT_MSG(named, "%s: message \"%s\" (step \"%s\") names none of%s", what, e->message, daemonctx_step_name(e->step),
                   alternatives);
-    tu_log("%s -> %s: %s", what, e->step, e->message);
+    tu_log("%s -> %s: %s", what, daemonctx_step_name(e->step), e->message);
 }
 
 static const char *workdir(daemonctx *ctx) {
@@ -90,6 +90,19 @@ TU_TEST(context_close_is_noop_returning_zero) {
     daemonctx *ctx = ctx_for_test();
     TU_ASSERT_INT_EQ(daemonctx_close(ctx), 0);
     TU_ASSERT(!daemonctx_is_open(ctx));
+}
+
+TU_TEST(step_names_are_the_documented_ones) {
+    TU_ASSERT_STR_EQ(daemonctx_step_name(DAEMONCTX_STEP_NONE), "");
+    TU_ASSERT_STR_EQ(daemonctx_step_name(DAEMONCTX_STEP_CHDIR), "chdir");
+    TU_ASSERT_STR_EQ(daemonctx_step_name(DAEMONCTX_STEP_PIDFILE_WRITE), "pidfile-write");
+    TU_ASSERT_STR_EQ(daemonctx_step_name(DAEMONCTX_STEP_APPLICATION), "application");
+    TU_ASSERT_STR_EQ(daemonctx_step_name(DAEMONCTX_STEP_COUNT), "unknown");
+    TU_ASSERT_STR_EQ(daemonctx_step_name((enum daemonctx_step)-1), "unknown");
+    for (int i = 1; i < DAEMONCTX_STEP_COUNT; i++) {
+        const char *name = daemonctx_step_name((enum daemonctx_step)i);
+        TU_ASSERT_MSG(*name && strcmp(name, "unknown") != 0, "step %d has no name", i);
+    }
 }
 
 TU_TEST(version_is_major_minor_patch) {
