@@ -1,14 +1,15 @@
 /*
- * fuzz_notify - NOTIFY_SOCKET messages as the invoker receives them
- * (src/cli/ready.c, included unchanged: its line matcher is static).
+ * fuzz_notify - NOTIFY_SOCKET messages as a waiting process receives them
+ * (src/lib/notify.c, included unchanged: its line matcher is static).
  *
  * Each input is sent as one datagram, with the sender's credentials, to a
- * socket set up as ready_open() sets its own (SO_PASSCRED), and handled by
- * ready_handle(): it must say READY_DONE exactly when the datagram holds a
- * whole line "READY=1" (systemd's protocol: newline-separated KEY=VALUE, no
- * substring match), and never for a datagram cut by truncation.
+ * socket set up as dcx_notify_listen() sets its own (SO_PASSCRED), and
+ * handled by dcx_notify_got_ready(): it must say yes exactly when the
+ * datagram holds a whole line "READY=1" (systemd's protocol:
+ * newline-separated KEY=VALUE, no substring match), and never for a datagram
+ * cut by truncation.
  */
-#include "../src/cli/ready.c"
+#include "../src/lib/notify.c"
 
 #include <stdlib.h>
 
@@ -51,12 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (send(pair[1], data, size, 0) != (ssize_t)size)
         return 0;
-    struct ready_source rs = {.kind = READY_NOTIFY, .fd = pair[0], .child_fd = -1, .main_pid = getpid()};
-    enum ready_event ev = ready_handle(&rs);
-    /* ready_handle reads up to 4096 bytes; longer datagrams are truncated
-     * and must be ignored. */
+    bool got = dcx_notify_got_ready(pair[0], getpid());
+    /* It reads up to 4096 bytes; longer datagrams are truncated and must be
+     * ignored. */
     bool want = size <= 4096 && reference_ready(data, size);
-    if ((ev == READY_DONE) != want)
+    if (got != want)
         abort();
     /* Drained: nothing left for the next run. */
     char scratch[1];

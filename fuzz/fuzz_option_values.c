@@ -6,7 +6,7 @@
  * Properties, as daemonctx(1) documents the values:
  *   parse_int      the value is within [min, max] and is what strtol reads
  *   parse_seconds  digits with at most 3 decimals; the result in ms, and
- *                  format_seconds(ms) parses back to the same ms
+ *                  dcx_format_seconds(ms) parses back to the same ms
  *   parse_octal_mode  0 to 0777, octal digits only
  *   parse_signal   1 to NSIG-1; a named signal's name parses back to it
  *   parse_syslog   facility | level, both known
@@ -53,7 +53,7 @@ static void check_seconds(const char *s)
         abort();
     char buf[32];
     unsigned again = 1;
-    if (parse_seconds(format_seconds(ms, buf, sizeof buf), &again) < 0 || again != ms)
+    if (parse_seconds(dcx_format_seconds(ms, buf, sizeof buf), &again) < 0 || again != ms)
         abort();
 }
 
@@ -76,7 +76,7 @@ static void check_signal(const char *s)
         return;
     if (sig < 1 || sig >= NSIG)
         abort();
-    const char *name = signal_name(sig);
+    const char *name = dcx_signal_name(sig);
     int again = 0;
     if (name && (parse_signal(name, &again) < 0 || again != sig))
         abort();

@@ -168,11 +168,24 @@ enum daemonctx_signal_action {
     DAEMONCTX_SIGNAL_HANDLER = 4    /* call a C handler */
 };
 
-/* When daemonctx_open() lets the original process go. */
+/* When daemonctx_open() lets the original process go: once the daemon is
+ * ready, as it says by one of these. A daemon made by daemonctx_open_execve()
+ * is ready once it has exec'd in modes OPEN and NOTIFY. Not detaching,
+ * nobody waits here: FD and SD_NOTIFY then pass the caller's own fd N and
+ * NOTIFY_SOCKET on to the daemon. */
 enum daemonctx_ready_mode {
-    DAEMONCTX_READY_OPEN = 0,  /* once open() has finished in the daemon */
-    DAEMONCTX_READY_NOTIFY = 1 /* once the daemon calls daemonctx_ready() or
-                                  execs through daemonctx_execv() */
+    DAEMONCTX_READY_OPEN = 0,     /* open() has finished in the daemon */
+    DAEMONCTX_READY_NOTIFY = 1,   /* the daemon called daemonctx_ready() or
+                                     exec'd through daemonctx_execv() */
+    DAEMONCTX_READY_FD = 2,       /* a newline on fd N (s6, OpenRC): the daemon,
+                                     or the program it execs, writes it on the
+                                     pipe the library puts there (see
+                                     daemonctx_set_ready_fd); EOF first: it
+                                     gave up, and is killed */
+    DAEMONCTX_READY_SD_NOTIFY = 3 /* READY=1 (systemd's protocol) from the
+                                     daemon's process tree to the socket the
+                                     library listens on, which the daemon's
+                                     NOTIFY_SOCKET names */
 };
 
 /* A context with the PEP 3143 defaults: no chroot, working directory "/",
@@ -220,8 +233,12 @@ DAEMONCTX_API int daemonctx_clear_signal_map(daemonctx *ctx);
 
 /* Not in PEP 3143. */
 DAEMONCTX_API int daemonctx_set_ready_mode(daemonctx *ctx, enum daemonctx_ready_mode mode);
-/* How long the original process waits for the daemon (default 60000 ms;
- * 0 waits forever). On expiry the daemon is killed and open() fails. */
+/* N of DAEMONCTX_READY_FD, 3 or above. It must be neither a preserved file
+ * nor a standard stream source. */
+DAEMONCTX_API int daemonctx_set_ready_fd(daemonctx *ctx, int fd);
+/* How long the original process waits for the daemon to be ready (default
+ * 60000 ms; 0 waits forever). On expiry the daemon is killed and open()
+ * fails (step "timeout"). */
 DAEMONCTX_API int daemonctx_set_timeout_ms(daemonctx *ctx, unsigned int ms);
 /* Make daemonctx_open() return 1 in the original process once the daemon is up,
  * instead of ending it with _exit(0). The daemon is then a child of the
@@ -248,15 +265,20 @@ DAEMONCTX_API bool daemonctx_is_open(const daemonctx *ctx);
 /*
  * Become a daemon, in the PEP 3143 order: detach (double fork, setsid between),
  * chroot, prevent core dumps, umask, chdir, drop privileges, signal map, empty
- * signal mask, close every fd not preserved, redirect stdio, write the pidfile.
- * The pidfile is locked before forking. A failure in the daemon is sent back,
- * and open() returns it in the original process (-errno, ERR filled) after
- * making sure no daemon and no pidfile of this attempt remain.
+ * signal mask, close every fd not preserved, redirect stdio, readiness fd,
+ * write the pidfile. The pidfile is locked before forking.
+ * Detached, the original process waits until the daemon is ready (see
+ * enum daemonctx_ready_mode), within the timeout. Any failure, in the daemon
+ * or while waiting, is returned in the original process (-errno, ERR filled)
+ * after making sure no daemon and no pidfile of this attempt remain: an error
+ * the daemon reported, its death before it was ready (step "died", the
+ * message gives its status), not ready in time (step "timeout": killed).
  * Returns 0 in the daemon; in the original process it does not return on
  * success (unless daemonctx_set_parent_returns(), then 1).
  * While it waits, SIGINT, SIGTERM, SIGHUP and SIGQUIT (unless ignored) end
  * the start: the daemon is killed, the pidfile removed, then the signal takes
- * its course (open() returns step "interrupted", EINTR, if it was handled).
+ * its course (open() returns step "interrupted", EINTR, if it was handled or
+ * is blocked: a caller with cleanup of its own blocks them first).
  * A daemon whose original process is gone before it is up gets -EPIPE (step
  * "report"), its pidfile already removed: it should exit.
  * Calling it on an open context returns 0 and does nothing.
@@ -271,10 +293,11 @@ DAEMONCTX_API int daemonctx_close(daemonctx *ctx);
 /* The PID of the daemon, in either process, after a successful open (0 before). */
 DAEMONCTX_API pid_t daemonctx_daemon_pid(const daemonctx *ctx);
 
-/* In the daemon, READY_NOTIFY mode: let the original process go (-EPIPE,
- * step "report", when it is gone: the daemon should exit). Also sends
- * READY=1 and MAINPID to $NOTIFY_SOCKET when set (in READY_OPEN mode, open()
- * sends them itself; the terminate action sends STOPPING=1). */
+/* In the daemon: let the original process go (-EPIPE, step "report", when
+ * it is gone: the daemon should exit). In READY_FD mode it also writes the
+ * newline on fd N (and closes it); it sends READY=1 and MAINPID to
+ * $NOTIFY_SOCKET when set (in READY_OPEN mode, open() sends them itself; the
+ * terminate action sends STOPPING=1). */
 DAEMONCTX_API int daemonctx_ready(daemonctx *ctx, daemonctx_error *err);
 
 /* In the daemon, before daemonctx_ready(): send ERR to the original process,

@@ -1,4 +1,6 @@
-/* Internal interfaces of the daemonctx command. */
+/* Internal interfaces of the daemonctx command. It is built on the library:
+ * the public API, and the library's internal toolkit (clock, child watch,
+ * readiness sources, /proc and pidfile probes) it links statically. */
 #ifndef DAEMONCTX_CLI_H
 #define DAEMONCTX_CLI_H
 
@@ -8,6 +10,7 @@
 #include <sys/types.h>
 
 #include "daemonctx.h"
+#include "toolkit.h"
 
 /* Exit codes of `start` (and of usage errors everywhere). Each failure class
  * has its own code so a script can tell them apart; daemonctx(1) documents
@@ -79,35 +82,37 @@ struct launch {
     bool set_gid;
     char *root;     /* absolute, symlink-free chroot directory, or NULL */
     char *cwd;      /* working directory inside the new root */
-    char *program;  /* what to pass to execv, inside the new root */
+    char *program;  /* what to pass to execve, inside the new root */
     int stdio_fd[3];
     bool stdio_created[3]; /* this start created the output file */
     int syslog_fd;  /* connected to /dev/log, or -1 */
     int lock_fd;    /* where PROGRAM inherits the pidfile lock, or -1 */
-    int err_fd;     /* the invoker's stderr, for errors after open() without a fork; or -1 */
-    char **envp;    /* PROGRAM's environment (NULL: ours) */
-    int interrupt_fd; /* signalfd of the signals that interrupt a wait, or -1 */
-    int die_signal;   /* the interruption to die of once cleaned up, or 0 */
+    int err_fd;     /* the invoker's stderr, for errors after the library redirected it; or -1 */
+    int die_signal; /* the interruption to die of once cleaned up, or 0 */
     bool forks;
     const char *detach_reason;
     daemonctx_pidfile *pidfile;
     daemonctx *ctx;
 };
 
-/* main.c */
-int print_help(void);
+/* diag.c: the one-line messages every command prints. */
 void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The usage error for what getopt_long() returned as C ('?' or ':'). */
 void getopt_usage_error(int c, char **argv);
 void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, on FD (the saved stderr of a start that no longer has its own). */
+void print_error_to(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void print_verbose(bool verbose, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* help.c */
+int print_help(void);
+int print_version(void);
 
 /* parse.c: option values. Each returns 0 or -1 (never prints). */
 int parse_int(const char *s, long min, long max, long *out);
 int parse_seconds(const char *s, unsigned *ms);
 int parse_octal_mode(const char *s, mode_t *out);
 int parse_signal(const char *s, int *signo);
-const char *signal_name(int signo);
 int parse_syslog(const char *s, int *priority);
 
 /* options.c */
@@ -122,6 +127,7 @@ int resolve_program(const struct start_opts *o, struct launch *l);
 void remove_created_outputs(const struct start_opts *o, const struct launch *l);
 int open_stdio_files(const struct start_opts *o, struct launch *l);
 int check_stdio_files(const struct start_opts *o);
+char *join_path(const char *a, const char *b);
 
 /* start.c, plan.c */
 int cmd_start(int argc, char **argv);
@@ -130,38 +136,13 @@ void print_plan(const struct start_opts *o, const struct launch *l);
 /* exec.c: the last steps before PROGRAM runs (async-signal-safe). */
 int exit_code_for(const daemonctx_error *err);
 void report_failure(const struct launch *l, const daemonctx_error *err);
-void daemon_fail(const struct launch *l, const daemonctx_error *err, bool reported) __attribute__((noreturn));
 void daemon_error(daemonctx_error *err, enum daemonctx_step step, int errnum, const char *what);
 int reset_signals(const sigset_t *ignore);
 struct program_start {
     const struct start_opts *o;
     const struct launch *l;
-    bool dispositions_set; /* by the library's signal map (start.c) */
 };
 int prepare_program(void *arg, daemonctx_error *err);
-void exec_program(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
-
-/* ready.c */
-struct ready_source {
-    enum ready_kind kind;
-    int fd;          /* pipe read end or datagram socket; -1 when none */
-    int child_fd;    /* pipe write end, moved to fd N in PROGRAM; -1 when none */
-    pid_t main_pid;  /* the process whose tree may notify */
-    char *env_entry; /* "NOTIFY_SOCKET=@..." */
-};
-enum ready_event { READY_PENDING, READY_DONE, READY_ABANDONED };
-/* An exiting process closes its fds a moment before its exit can be waited
- * for: after EOF on the readiness pipe, how long to wait for the exit before
- * deciding PROGRAM closed the fd and lives on. */
-#define EXIT_AFTER_EOF_MS 250
-int ready_open(struct ready_source *rs, enum ready_kind kind);
-enum ready_event ready_handle(struct ready_source *rs);
-char **environment_with(const char *entry);
-void describe_status(const siginfo_t *si, char *buf, size_t size);
-int catch_interrupts(sigset_t *set);
-int die_of(int signo);
-int invoker_wait_ready(const struct start_opts *o, struct launch *l, struct ready_source *rs,
-                       long long deadline_ms);
 
 /* supervise.c */
 void supervise(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
@@ -178,17 +159,5 @@ int syslog_pump(int sock, struct log_stream *ls, int priority, const char *ident
 /* stop.c, status.c */
 int cmd_stop(int argc, char **argv);
 int cmd_status(int argc, char **argv);
-
-/* util.c */
-long long monotonic_ms(void);
-const char *format_seconds(unsigned ms, char *buf, size_t size);
-int remaining_ms(long long deadline_ms);
-void close_fd(int fd);
-int pidfd_open_pid(pid_t pid);
-int pidfd_signal(int pidfd, int signo);
-int poll_one(int fd, short events, long long deadline_ms);
-int move_fd_above(int fd, int min);
-int remove_dead_pidfile(const char *path, bool match_inode, dev_t dev, ino_t ino);
-char *join_path(const char *a, const char *b);
 
 #endif

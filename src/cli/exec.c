@@ -1,6 +1,6 @@
-/* The daemon's last steps before PROGRAM runs, and how their failures reach
- * the user. This runs between fork and exec: async-signal-safe calls only,
- * no allocation, no stdio. */
+/* The daemon's last steps before PROGRAM runs, and how failures reach the
+ * user: the exit code table. What runs between fork and exec here keeps to
+ * async-signal-safe calls, no allocation, no stdio. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -36,10 +36,10 @@ int exit_code_for(const daemonctx_error *err)
     return step < DAEMONCTX_STEP_COUNT && exit_codes[step] ? exit_codes[step] : EXIT_SYSTEM;
 }
 
-/* A failure in the daemon, after daemonctx_open(). Detached, the error goes
- * to the invoker, whose open() prints it and removes the pidfile; without a
- * fork we are the invoker: print it to the stderr we saved before stdio was
- * redirected. Async-signal-safe. */
+/* A failure of the supervisor before PROGRAM is ready. Detached, the error
+ * goes to the invoker, whose open() returns it (it prints it and removes the
+ * pidfile); without a fork we are the invoker: print it to the stderr we
+ * saved before the library redirected ours. Async-signal-safe. */
 void report_failure(const struct launch *l, const daemonctx_error *err)
 {
     if (l->forks) {
@@ -58,18 +58,6 @@ void report_failure(const struct launch *l, const daemonctx_error *err)
         while (n < 0 && errno == EINTR);
         /* A failure to say it has nowhere left to be said. */
     }
-}
-
-/* Between fork and exec: report (unless daemonctx_execv already did) and
- * leave. Detached, _exit: the invoker removes the pidfile; not detached, we
- * are the process that wrote it, and exit() removes it. */
-void daemon_fail(const struct launch *l, const daemonctx_error *err, bool reported)
-{
-    if (!reported)
-        report_failure(l, err);
-    if (l->forks)
-        _exit(exit_code_for(err));
-    exit(exit_code_for(err));
 }
 
 /* Fill ERR without snprintf (not async-signal-safe): "WHAT: errno text". */
@@ -122,51 +110,25 @@ int reset_signals(const sigset_t *ignore)
     return 0;
 }
 
-/* In the daemon, after the library's steps: hand the pidfile lock and the
- * readiness fd to PROGRAM, give it its signal dispositions. 0, or -errno with
- * ERR filled. It is also daemonctx_open_execve()'s hook, run in the memory
- * of the invoker, which waits meanwhile: it writes nothing but its locals. */
+/* daemonctx_open_execve()'s hook, in the daemon after the library's steps:
+ * hand the pidfile lock to PROGRAM. It runs in the memory of the
+ * intermediate child, suspended meanwhile: it writes nothing but its
+ * locals. 0, or -errno with ERR filled. */
 int prepare_program(void *arg, daemonctx_error *err)
 {
     const struct program_start *ps = arg;
-    const struct start_opts *o = ps->o;
     const struct launch *l = ps->l;
     int r;
-    if (l->lock_fd >= 0) {
-        /* The library's lock fd is close-on-exec; PROGRAM holds the lock on
-         * the fd reserved for it before open() (see start.c). */
-        do
-            r = dup2(daemonctx_pidfile_fd(l->pidfile), l->lock_fd);
-        while (r < 0 && (errno == EINTR || errno == EBUSY));
-        if (r < 0) {
-            daemon_error(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot pass the pidfile lock to PROGRAM");
-            return -err->errnum;
-        }
-    }
-    if (o->ready == READY_FD && l->forks && fcntl(o->ready_fd, F_SETFD, 0) < 0) {
-        daemon_error(err, DAEMONCTX_STEP_READY, errno, "cannot pass the readiness fd to PROGRAM");
+    if (l->lock_fd < 0)
+        return 0;
+    /* The library's lock fd is close-on-exec; PROGRAM holds the lock on the
+     * fd reserved for it before open() (see start.c). */
+    do
+        r = dup2(daemonctx_pidfile_fd(l->pidfile), l->lock_fd);
+    while (r < 0 && (errno == EINTR || errno == EBUSY));
+    if (r < 0) {
+        daemon_error(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot pass the pidfile lock to PROGRAM");
         return -err->errnum;
     }
-    if (!ps->dispositions_set && (r = reset_signals(&o->ignore)) < 0) {
-        daemon_error(err, DAEMONCTX_STEP_SIGNALS, -r, "cannot reset PROGRAM's signal dispositions");
-        return r;
-    }
     return 0;
-}
-
-/* In the daemon of daemonctx_open() (a supervisor's PROGRAM, or the only
- * process, without a fork): prepare PROGRAM and exec it. */
-void exec_program(const struct start_opts *o, struct launch *l)
-{
-    daemonctx_error err;
-    const struct program_start ps = {.o = o, .l = l};
-    if (prepare_program((void *)(uintptr_t)&ps, &err) < 0)
-        daemon_fail(l, &err, false);
-    if (l->envp) {
-        /* Prepared before the fork: a pointer assignment is all it takes. */
-        extern char **environ;
-        environ = l->envp;
-    }
-    (void)daemonctx_execv(l->ctx, l->program, o->argv, &err);
-    daemon_fail(l, &err, l->forks);
 }

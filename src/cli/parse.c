@@ -76,45 +76,14 @@ int parse_octal_mode(const char *s, mode_t *out)
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int signo;
-} signals[] = {
-    {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},     {"TRAP", SIGTRAP},
-    {"ABRT", SIGABRT},   {"BUS", SIGBUS},       {"FPE", SIGFPE},     {"KILL", SIGKILL},   {"USR1", SIGUSR1},
-    {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},   {"TERM", SIGTERM},
-    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},   {"STOP", SIGSTOP},   {"TSTP", SIGTSTP},
-    {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU},     {"URG", SIGURG},     {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
-    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},       {"PWR", SIGPWR},
-    {"SYS", SIGSYS},     {"IOT", SIGIOT},       {"POLL", SIGPOLL},   {"CLD", SIGCHLD},
-};
-
 /* "TERM", "SIGTERM", "term" or "15". */
 int parse_signal(const char *s, int *signo)
 {
-    long n;
-    if (!s || !*s)
+    int n = dcx_signal_number(s);
+    if (n < 0)
         return -1;
-    if (parse_int(s, 1, NSIG - 1, &n) == 0) {
-        *signo = (int)n;
-        return 0;
-    }
-    if (strncasecmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-        if (strcasecmp(s, signals[i].name) == 0) {
-            *signo = signals[i].signo;
-            return 0;
-        }
-    return -1;
-}
-
-const char *signal_name(int signo)
-{
-    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-        if (signals[i].signo == signo)
-            return signals[i].name;
-    return NULL;
+    *signo = n;
+    return 0;
 }
 
 static const struct {

@@ -50,7 +50,7 @@ void print_plan(const struct start_opts *o, const struct launch *l)
     bool any = false;
     for (int signo = 1; signo < NSIG; signo++)
         if (sigismember(&o->ignore, signo) == 1) {
-            const char *name = signal_name(signo);
+            const char *name = dcx_signal_name(signo);
             if (name)
                 (void)printf(" %s", name);
             else
@@ -59,6 +59,6 @@ void print_plan(const struct start_opts *o, const struct launch *l)
         }
     (void)printf("%s\n", any ? "" : " none");
     (void)printf("ready: %s\n", ready_text(o, buf, sizeof buf));
-    (void)printf("timeout: %s\n", o->timeout_ms ? format_seconds(o->timeout_ms, seconds, sizeof seconds) : "none");
+    (void)printf("timeout: %s\n", o->timeout_ms ? dcx_format_seconds(o->timeout_ms, seconds, sizeof seconds) : "none");
     (void)printf("supervise: %s\n", !o->supervise ? "no" : o->restart ? "yes, restart on failure" : "yes");
 }

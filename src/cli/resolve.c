@@ -125,7 +125,7 @@ static int open_in_root(const struct launch *l, const char *path, int flags)
         fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
     while (fd < 0 && (errno == EINTR || errno == EAGAIN));
     int e = errno;
-    close_fd(rootfd);
+    dcx_close(rootfd);
     errno = e;
     return fd;
 }
@@ -170,7 +170,7 @@ int resolve_directories(const struct start_opts *o, struct launch *l)
             print_error("directory '%s': %s", dir, strerror(errno));
         return EXIT_DIRECTORY;
     }
-    close_fd(fd);
+    dcx_close(fd);
     return 0;
 }
 
@@ -191,7 +191,7 @@ static int check_executable(const struct launch *l, const char *path)
         e = EISDIR;
     else if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
         e = EACCES;
-    close_fd(fd);
+    dcx_close(fd);
     return e;
 }
 
@@ -288,7 +288,7 @@ static int open_output(const char *path, bool *created)
         *created = true;
         if (fchmod(fd, 0640) < 0) {
             int e = errno;
-            close_fd(fd);
+            dcx_close(fd);
             (void)unlink(path);
             errno = e;
             return -1;
@@ -352,7 +352,7 @@ int check_stdio_files(const struct start_opts *o)
             fd = open(path, (i == 0 ? O_RDONLY : O_WRONLY | O_APPEND) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         while (fd < 0 && errno == EINTR);
         if (fd >= 0) {
-            close_fd(fd);
+            dcx_close(fd);
             continue;
         }
         if (i > 0 && errno == ENOENT) {

@@ -1,21 +1,21 @@
 /* `daemonctx start`: check everything that can be checked, daemonize with the
- * library, and report success only once PROGRAM runs (and is ready).
+ * library, and report success only once PROGRAM runs and is ready.
  *
- * The fds PROGRAM inherits are fixed before anything else is opened:
- *   - the --ready=fd:N pipe's write end is put on fd N;
- *   - without --supervise, the pidfile lock goes to the lowest fd >= 3 that is
- *     neither a --keep-fd nor N (so usually fd 3). The library's lock fd is
- *     close-on-exec; the daemon dup2()s it onto that reserved number just
- *     before exec, so PROGRAM holds the lock for its lifetime.
- * Reserving the numbers first means no fd of ours or of the library (the
- * report channel, /dev/null, the pidfile) can sit there when the daemon
- * dup2()s onto them. */
+ * The library makes the daemon, waits for its readiness (the exec, fd N or
+ * sd_notify) and returns the failure of any step; this file configures it
+ * and maps its result to the exit-code table (exec.c). With --supervise the
+ * daemon is the supervisor (supervise.c), which runs PROGRAM.
+ *
+ * Without --supervise, the pidfile lock goes to PROGRAM on the lowest fd >= 3
+ * that is neither a --keep-fd nor N (so usually fd 3), reserved before
+ * anything else is opened so that no fd of ours or of the library can sit
+ * there when the daemon dup2()s the lock onto it just before exec. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -25,31 +25,14 @@
  * PROGRAM, so PROGRAM never outlives a failed start. */
 #define SUPERVISOR_MARGIN_MS 5000
 
-/* --detach=auto, as daemonctx(1) documents it: no fork when we are PID 1 (a
- * container's init: forking and exiting would end it), when our parent is
- * init (already detached), or when stdin is a socket (inetd). Decided here
- * rather than by the library's auto, which also reads service-manager
- * variables: systemd sets INVOCATION_ID for Type=forking units too, and those
- * expect the fork. */
-static bool decide_detach(enum daemonctx_detach asked, const char **reason)
+/* The library decides --detach=auto (daemonctx_detach_decision); an
+ * explicit --detach is said in the user's words. */
+static void decide_detach(const struct start_opts *o, struct launch *l)
 {
-    int type;
-    socklen_t len = sizeof type;
-    if (asked != DAEMONCTX_DETACH_AUTO) {
-        *reason = asked == DAEMONCTX_DETACH_YES ? "--detach=yes: double fork" : "--detach=no: no fork";
-        return asked == DAEMONCTX_DETACH_YES;
-    }
-    if (getpid() == 1)
-        *reason = "we are PID 1 (a container's init): forking and exiting would end it, no fork";
-    else if (getppid() == 1)
-        *reason = "the parent is init: already detached, no fork";
-    else if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
-        *reason = "stdin is a socket (started by inetd or a socket-activating manager): no fork";
-    else {
-        *reason = "started by a process that may wait for it: double fork";
-        return true;
-    }
-    return false;
+    (void)daemonctx_set_detach_process(l->ctx, o->detach);
+    l->forks = daemonctx_detach_decision(l->ctx, &l->detach_reason) == 1;
+    if (o->detach != DAEMONCTX_DETACH_AUTO)
+        l->detach_reason = l->forks ? "--detach=yes: double fork" : "--detach=no: no fork";
 }
 
 static bool keeps(const struct start_opts *o, int fd)
@@ -70,9 +53,7 @@ static int reserve_fd(int target)
     if (fd < 0 || fd == target)
         return fd < 0 ? -1 : 0;
     int r = dup3(fd, target, O_CLOEXEC);
-    int e = errno;
-    close_fd(fd);
-    errno = e;
+    dcx_close(fd);
     return r < 0 ? -1 : 0;
 }
 
@@ -86,21 +67,11 @@ static int check_keep_fds(const struct start_opts *o)
     return 0;
 }
 
-/* The daemon is PROGRAM itself (not a supervisor, and detached): the
- * library makes it with daemonctx_open_execve(). */
-static bool daemon_is_program(const struct start_opts *o, const struct launch *l)
+/* The fixed fd numbers (see the top of this file): the pidfile lock's, and,
+ * without a fork, a copy of our stderr for the errors that come after the
+ * library redirected it. */
+static int reserve_fds(const struct start_opts *o, struct launch *l)
 {
-    return l->forks && !o->supervise;
-}
-
-/* The fixed fd numbers of PROGRAM (see the top of this file). */
-static int reserve_fds(const struct start_opts *o, struct launch *l, struct ready_source *rs)
-{
-    bool invoker_fd_ready = daemon_is_program(o, l) && o->ready == READY_FD;
-    if (invoker_fd_ready && reserve_fd(o->ready_fd) < 0) {
-        print_error("cannot use fd %d for --ready=fd:%d: %s", o->ready_fd, o->ready_fd, strerror(errno));
-        return EXIT_SYSTEM;
-    }
     if (o->pidfile && !o->supervise) {
         int t = 3;
         while (keeps(o, t) || (o->ready == READY_FD && t == o->ready_fd))
@@ -111,39 +82,24 @@ static int reserve_fds(const struct start_opts *o, struct launch *l, struct read
         }
         l->lock_fd = t;
     }
-    if (!l->forks) {
-        /* Errors after open() can no longer go through stdio. */
+    if (!l->forks)
         l->err_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-    }
-    if (invoker_fd_ready) {
-        int r = ready_open(rs, READY_FD);
-        if (r < 0 || dup3(rs->child_fd, o->ready_fd, O_CLOEXEC) < 0) {
-            print_error("cannot create the --ready=fd:%d pipe: %s", o->ready_fd, strerror(r < 0 ? -r : errno));
-            return EXIT_SYSTEM;
-        }
-        close_fd(rs->child_fd);
-        rs->child_fd = o->ready_fd;
-    }
     return 0;
 }
 
 /* The fds the library keeps open in the daemon. */
 static int preserve_fds(const struct start_opts *o, struct launch *l)
 {
-    int *fds = malloc((o->n_keep + 4) * sizeof *fds);
+    int *fds = malloc((o->n_keep + 3) * sizeof *fds);
     size_t n = 0;
     if (!fds)
         return -ENOMEM;
     for (size_t i = 0; i < o->n_keep; i++)
         fds[n++] = o->keep_fds[i];
-    if (o->ready == READY_FD && !o->supervise && (l->forks || fcntl(o->ready_fd, F_GETFD) >= 0))
-        fds[n++] = o->ready_fd;
-    if (l->lock_fd >= 0)
-        fds[n++] = l->lock_fd;
-    if (l->err_fd >= 0)
-        fds[n++] = l->err_fd;
-    if (l->syslog_fd >= 0)
-        fds[n++] = l->syslog_fd;
+    const int own[] = {l->lock_fd, l->err_fd, l->syslog_fd};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i] >= 0)
+            fds[n++] = own[i];
     int r = daemonctx_set_files_preserve(l->ctx, fds, n);
     free(fds);
     return r;
@@ -168,13 +124,28 @@ static int program_signal_map(daemonctx *ctx, const sigset_t *ignore)
     return 0;
 }
 
+/* When the library lets us go. A supervisor says so itself (daemonctx_ready)
+ * once PROGRAM is ready; a daemon that is PROGRAM is ready once exec'd, or as
+ * --ready says. */
+static int configure_readiness(const struct start_opts *o, daemonctx *ctx)
+{
+    static const enum daemonctx_ready_mode modes[] = {
+        [READY_EXEC] = DAEMONCTX_READY_NOTIFY, [READY_FD] = DAEMONCTX_READY_FD, [READY_NOTIFY] = DAEMONCTX_READY_SD_NOTIFY};
+    unsigned timeout = o->supervise && o->timeout_ms ? o->timeout_ms + SUPERVISOR_MARGIN_MS : o->timeout_ms;
+    int r = daemonctx_set_ready_mode(ctx, o->supervise ? DAEMONCTX_READY_NOTIFY : modes[o->ready]);
+    if (r >= 0 && !o->supervise && o->ready == READY_FD)
+        r = daemonctx_set_ready_fd(ctx, o->ready_fd);
+    if (r >= 0)
+        r = daemonctx_set_timeout_ms(ctx, timeout);
+    return r;
+}
+
 static int configure(const struct start_opts *o, struct launch *l)
 {
     daemonctx *ctx = l->ctx;
     /* The library takes the working directory as seen from outside the jail
      * and strips the chroot prefix itself. */
     char *wd = l->root ? join_path(l->root, l->cwd) : NULL;
-    unsigned timeout = o->supervise && o->timeout_ms ? o->timeout_ms + SUPERVISOR_MARGIN_MS : o->timeout_ms;
     int r = l->root && !wd ? -ENOMEM : 0;
 #define SET(call)                                                                                                  \
     do {                                                                                                           \
@@ -194,14 +165,11 @@ static int configure(const struct start_opts *o, struct launch *l)
     SET(daemonctx_set_stdin(ctx, l->stdio_fd[0]));
     SET(daemonctx_set_stdout(ctx, l->stdio_fd[1]));
     SET(daemonctx_set_stderr(ctx, l->stdio_fd[2]));
-    /* Not the library's default map: PROGRAM gets its dispositions reset
-     * (by the map when the daemon is PROGRAM, else before its exec), and
-     * the supervisor handles its signals itself. */
+    /* The supervisor handles its signals itself; PROGRAM gets its own. */
     SET(daemonctx_clear_signal_map(ctx));
-    if (daemon_is_program(o, l))
+    if (!o->supervise)
         SET(program_signal_map(ctx, &o->ignore));
-    SET(daemonctx_set_ready_mode(ctx, DAEMONCTX_READY_NOTIFY));
-    SET(daemonctx_set_timeout_ms(ctx, timeout));
+    SET(configure_readiness(o, ctx));
     SET(daemonctx_set_parent_returns(ctx, true));
 #undef SET
     free(wd);
@@ -213,42 +181,63 @@ static int configure(const struct start_opts *o, struct launch *l)
     return 0;
 }
 
+/* --dry-run on the pidfile: refused as a start would refuse it, created
+ * nowhere. */
+static int dry_run_pidfile(const char *path)
+{
+    daemonctx_error err;
+    pid_t pid;
+    int state = daemonctx_pidfile_inspect(path, &pid, &err);
+    if (state < 0) {
+        print_error("%s", err.message);
+        return EXIT_PIDFILE;
+    }
+    if (state == DAEMONCTX_PIDFILE_RUNNING || state == DAEMONCTX_PIDFILE_STARTING) {
+        print_error("pidfile '%s' is locked by PID %d: already running", path, (int)pid);
+        return EXIT_RUNNING;
+    }
+    if (state != DAEMONCTX_PIDFILE_ABSENT)
+        return 0;
+    char *dir = strdup(path);
+    if (!dir) {
+        print_error("out of memory");
+        return EXIT_SYSTEM;
+    }
+    char *slash = strrchr(dir, '/');
+    const char *d = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+    int ok = access(d, W_OK | X_OK);
+    int e = errno;
+    free(dir);
+    if (ok < 0) {
+        print_error("cannot create pidfile '%s': %s", path, strerror(e));
+        return EXIT_PIDFILE;
+    }
+    return 0;
+}
+
 static int dry_run(const struct start_opts *o, struct launch *l)
 {
     int r = check_stdio_files(o);
-    if (r)
-        return r;
-    if (o->pidfile) {
-        daemonctx_error err;
-        pid_t pid;
-        int state = daemonctx_pidfile_inspect(o->pidfile, &pid, &err);
-        if (state < 0) {
-            print_error("%s", err.message);
-            return EXIT_PIDFILE;
-        }
-        if (state == DAEMONCTX_PIDFILE_RUNNING || state == DAEMONCTX_PIDFILE_STARTING) {
-            print_error("pidfile '%s' is locked by PID %d: already running", o->pidfile, (int)pid);
-            return EXIT_RUNNING;
-        }
-        if (state == DAEMONCTX_PIDFILE_ABSENT) {
-            char *dir = strdup(o->pidfile);
-            if (!dir) {
-                print_error("out of memory");
-                return EXIT_SYSTEM;
-            }
-            char *slash = strrchr(dir, '/');
-            const char *d = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
-            int ok = access(d, W_OK | X_OK);
-            int e = errno;
-            free(dir);
-            if (ok < 0) {
-                print_error("cannot create pidfile '%s': %s", o->pidfile, strerror(e));
-                return EXIT_PIDFILE;
-            }
-        }
+    if (!r && o->pidfile)
+        r = dry_run_pidfile(o->pidfile);
+    if (!r)
+        print_plan(o, l);
+    return r;
+}
+
+/* The signals that end an interactive start (those not ignored), blocked:
+ * the library reads them while it waits, cleans up and raises the one it
+ * got, which then stays pending until what we created is removed too. */
+static int block_interrupts(sigset_t *set)
+{
+    static const int ending[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    (void)sigemptyset(set);
+    for (size_t i = 0; i < sizeof ending / sizeof ending[0]; i++) {
+        struct sigaction cur;
+        if (sigaction(ending[i], NULL, &cur) == 0 && cur.sa_handler != SIG_IGN)
+            (void)sigaddset(set, ending[i]);
     }
-    print_plan(o, l);
-    return EXIT_OK;
+    return sigprocmask(SIG_BLOCK, set, NULL);
 }
 
 /* The first signal of SET pending for us, or 0. */
@@ -263,35 +252,41 @@ static int pending_in(const sigset_t *set)
     return 0;
 }
 
-static int start(const struct start_opts *o, struct launch *l, struct ready_source *rs)
+/* Die of SIGNO, as an interrupted program should (the shell then knows). */
+static int die_of(int signo)
 {
-    long long deadline = o->timeout_ms ? monotonic_ms() + o->timeout_ms : -1;
+    struct sigaction dfl;
+    sigset_t only;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    if (sigaction(signo, &dfl, NULL) == 0 && sigemptyset(&only) == 0 && sigaddset(&only, signo) == 0 &&
+        sigprocmask(SIG_UNBLOCK, &only, NULL) == 0)
+        (void)raise(signo);
+    return 128 + signo;
+}
+
+/* What the library returned, said once, on the stderr we started with. */
+static int failed(const struct start_opts *o, struct launch *l, const daemonctx_error *err, const sigset_t *interrupts)
+{
+    int fd = l->err_fd >= 0 ? l->err_fd : 2;
+    if (err->step == DAEMONCTX_STEP_INTERRUPTED)
+        l->die_signal = pending_in(interrupts);
+    /* Name the pidfile as the user wrote it, also when the library's
+     * message is about its directory. */
+    if (err->step == DAEMONCTX_STEP_PIDFILE && !strstr(err->message, o->pidfile))
+        print_error_to(fd, "pidfile '%s': %s", o->pidfile, err->message);
+    else
+        print_error_to(fd, "%s", err->message);
+    return exit_code_for(err);
+}
+
+/* Everything opened before daemonizing: the files and sockets PROGRAM gets.
+ * An inherited SIG_IGN on SIGCHLD would have the kernel reap our children by
+ * itself (a supervisor could then lose PROGRAM's status); PROGRAM gets its
+ * own dispositions back. */
+static int open_resources(const struct start_opts *o, struct launch *l)
+{
     int r;
-    l->ctx = daemonctx_new();
-    if (!l->ctx) {
-        print_error("out of memory");
-        return EXIT_SYSTEM;
-    }
-    l->forks = decide_detach(o->detach, &l->detach_reason);
-    (void)daemonctx_set_detach_process(l->ctx, l->forks ? DAEMONCTX_DETACH_YES : DAEMONCTX_DETACH_NO);
-    print_verbose(o->verbose, "%s", l->detach_reason);
-
-    if ((r = check_keep_fds(o)) || (!o->dry_run && (r = reserve_fds(o, l, rs))) || (r = resolve_identity(o, l)) ||
-        (r = resolve_directories(o, l)) || (r = resolve_program(o, l)))
-        return r;
-    print_verbose(o->verbose, "program '%s' resolved to '%s'%s%s", o->argv[0], l->program,
-                  l->root ? " inside " : "", l->root ? l->root : "");
-    if (o->pidfile && !(l->pidfile = daemonctx_pidfile_new(o->pidfile))) {
-        print_error("pidfile '%s': %s", o->pidfile, strerror(errno));
-        return EXIT_PIDFILE;
-    }
-    if (o->dry_run)
-        return dry_run(o, l);
-
-    /* An inherited SIG_IGN on SIGCHLD has the kernel reap our children by
-     * itself: PROGRAM, which we wait on or supervise by PID where there are
-     * no pidfds, could end and its PID be reused before we look. PROGRAM
-     * gets its own dispositions back before exec (reset_signals). */
     if (signal(SIGCHLD, SIG_DFL) == SIG_ERR) {
         print_error("cannot reset SIGCHLD: %s", strerror(errno));
         return EXIT_SYSTEM;
@@ -302,78 +297,87 @@ static int start(const struct start_opts *o, struct launch *l, struct ready_sour
         print_error("cannot connect to syslog at '/dev/log': %s", strerror(errno));
         return EXIT_FILE;
     }
-    if (daemon_is_program(o, l) && o->ready == READY_NOTIFY) {
-        if ((r = ready_open(rs, READY_NOTIFY)) < 0 || !(l->envp = environment_with(rs->env_entry))) {
-            print_error("cannot create the notification socket: %s", strerror(r < 0 ? -r : ENOMEM));
-            return EXIT_SYSTEM;
-        }
-        print_verbose(o->verbose, "waiting for READY=1 on %s", rs->env_entry);
-    }
-    if ((r = configure(o, l)))
-        return r;
-    /* Caught from here on, in the library's wait too (it re-raises the
-     * signal it was interrupted by, which then stays pending): we die of it
-     * only once what this start created is removed (cmd_start). */
-    sigset_t interrupts;
-    if ((l->interrupt_fd = catch_interrupts(&interrupts)) < 0) {
-        /* Needed to wait for readiness; otherwise the signals just act as
-         * they would (the library cleans up before it re-raises them). */
-        if (rs->fd >= 0) {
-            print_error("cannot watch for interruptions: %s", strerror(errno));
-            return EXIT_SYSTEM;
-        }
-        (void)sigemptyset(&interrupts);
-    }
+    return configure(o, l);
+}
 
+/* --verbose: how the waits will watch the daemon and PROGRAM (the library
+ * falls back to SIGCHLD where pidfd_open is refused; a probe tells). */
+static void say_watch_method(const struct start_opts *o)
+{
+    if (!o->verbose)
+        return;
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (fd >= 0)
+        dcx_close(fd);
+    else if (errno == ENOSYS || errno == EPERM)
+        print_verbose(true, "no pidfd (%s): watching the daemon and PROGRAM through SIGCHLD", strerror(errno));
+}
+
+/* Daemonize: 0 once PROGRAM runs and is ready; a failure's exit code. */
+static int daemonize(const struct start_opts *o, struct launch *l)
+{
+    extern char **environ;
+    sigset_t interrupts;
+    say_watch_method(o);
+    if (block_interrupts(&interrupts) < 0) {
+        print_error("cannot block the signals that interrupt a start: %s", strerror(errno));
+        return EXIT_SYSTEM;
+    }
     daemonctx_error err;
-    if (daemon_is_program(o, l)) {
-        /* The daemon only execs PROGRAM: the library can make it without
-         * copying our memory. */
-        extern char **environ;
-        const struct program_start ps = {.o = o, .l = l, .dispositions_set = true};
-        r = daemonctx_open_execve(l->ctx, l->program, o->argv, l->envp ? l->envp : environ, prepare_program,
-                                  (void *)(uintptr_t)&ps, &err);
-    } else {
-        r = daemonctx_open(l->ctx, &err);
-    }
-    if (r < 0) {
-        if (err.step == DAEMONCTX_STEP_INTERRUPTED)
-            l->die_signal = pending_in(&interrupts);
-        /* Name the pidfile as the user wrote it, also when the library's
-         * message is about its directory; an interruption in the words of
-         * one during our own readiness wait (which of the two waits it hits
-         * is a matter of timing). */
-        if (err.step == DAEMONCTX_STEP_PIDFILE && !strstr(err.message, o->pidfile))
-            print_error("pidfile '%s': %s", o->pidfile, err.message);
-        else if (l->die_signal)
-            print_error("interrupted by SIG%s before program '%s' was ready; it was killed",
-                        signal_name(l->die_signal) ? signal_name(l->die_signal) : "?", o->argv[0]);
-        else
-            print_error("%s", err.message);
-        return exit_code_for(&err);
-    }
-    if (r == 0) { /* the daemon, or the only process when not detaching */
-        if (o->supervise)
-            supervise(o, l);
-        exec_program(o, l);
-    }
-    print_verbose(o->verbose, "daemon PID %d started", (int)daemonctx_daemon_pid(l->ctx));
-    if (rs->fd >= 0)
-        return invoker_wait_ready(o, l, rs, deadline);
+    const struct program_start ps = {.o = o, .l = l};
+    int r = o->supervise ? daemonctx_open(l->ctx, &err)
+                         : daemonctx_open_execve(l->ctx, l->program, o->argv, environ, prepare_program,
+                                                 (void *)(uintptr_t)&ps, &err);
+    if (r < 0)
+        return failed(o, l, &err, &interrupts);
+    if (r == 0) /* the supervisor: the daemon, or this very process */
+        supervise(o, l);
+    pid_t pid = daemonctx_daemon_pid(l->ctx);
+    if (o->supervise)
+        print_verbose(o->verbose, "daemon PID %d started: the supervisor; program '%s' is ready", (int)pid,
+                      o->argv[0]);
+    else
+        print_verbose(o->verbose, "daemon PID %d started: program '%s' (PID %d) is ready", (int)pid, o->argv[0],
+                      (int)pid);
     return EXIT_OK;
+}
+
+static int start(const struct start_opts *o, struct launch *l)
+{
+    int r;
+    l->ctx = daemonctx_new();
+    if (!l->ctx) {
+        print_error("out of memory");
+        return EXIT_SYSTEM;
+    }
+    decide_detach(o, l);
+    print_verbose(o->verbose, "%s", l->detach_reason);
+    if ((r = check_keep_fds(o)) || (!o->dry_run && (r = reserve_fds(o, l))) || (r = resolve_identity(o, l)) ||
+        (r = resolve_directories(o, l)) || (r = resolve_program(o, l)))
+        return r;
+    print_verbose(o->verbose, "program '%s' resolved to '%s'%s%s", o->argv[0], l->program,
+                  l->root ? " inside " : "", l->root ? l->root : "");
+    if (o->pidfile && !(l->pidfile = daemonctx_pidfile_new(o->pidfile))) {
+        print_error("pidfile '%s': %s", o->pidfile, strerror(errno));
+        return EXIT_PIDFILE;
+    }
+    if (o->dry_run)
+        return dry_run(o, l);
+    if ((r = open_resources(o, l)))
+        return r;
+    return daemonize(o, l);
 }
 
 int cmd_start(int argc, char **argv)
 {
     struct start_opts o;
     struct launch l;
-    struct ready_source rs = {.kind = READY_EXEC, .fd = -1, .child_fd = -1};
     memset(&l, 0, sizeof l);
     l.stdio_fd[0] = l.stdio_fd[1] = l.stdio_fd[2] = -1;
-    l.syslog_fd = l.lock_fd = l.err_fd = l.interrupt_fd = -1;
+    l.syslog_fd = l.lock_fd = l.err_fd = -1;
 
     int r = parse_start_options(argc, argv, &o);
-    r = r == 0 ? start(&o, &l, &rs) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
+    r = r == 0 ? start(&o, &l) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
     if (r != EXIT_OK)
         remove_created_outputs(&o, &l);
 
@@ -385,8 +389,6 @@ int cmd_start(int argc, char **argv)
     free(l.root);
     free(l.cwd);
     free(l.program);
-    free(l.envp);
-    free(rs.env_entry);
     free(o.keep_fds);
     return l.die_signal ? die_of(l.die_signal) : r;
 }

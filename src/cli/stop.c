@@ -8,7 +8,6 @@
  * Waiting is a poll() on the pidfd (readable once the process has exited, a
  * zombie included), or without pidfds a blocking wait for the pidfile's lock:
  * no sleep loop. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -22,6 +21,7 @@
 #include <sys/inotify.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,34 +171,6 @@ static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
     return 0;
 }
 
-/* Whether PID has DEV:INO open. 1 yes, 0 no, -errno when /proc cannot tell. */
-static int holds_file(pid_t pid, dev_t dev, ino_t ino)
-{
-    char path[32];
-    (void)snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    int dfd;
-    do
-        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    while (dfd < 0 && errno == EINTR);
-    if (dfd < 0)
-        return -errno;
-    DIR *dir = fdopendir(dfd);
-    if (!dir) {
-        int e = errno;
-        close_fd(dfd);
-        return -e;
-    }
-    int found = 0;
-    const struct dirent *d;
-    while (!found && (d = readdir(dir))) {
-        struct stat st;
-        if (d->d_name[0] != '.' && fstatat(dfd, d->d_name, &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino)
-            found = 1;
-    }
-    (void)closedir(dir);
-    return found;
-}
-
 /* Block until the pidfile holds a PID (it is locked before the daemon forks
  * and written at the end of its start), watching it with inotify. */
 static int wait_until_written(const char *path, long long deadline)
@@ -216,9 +188,9 @@ static int wait_until_written(const char *path, long long deadline)
         daemonctx_error err;
         if (daemonctx_pidfile_inspect(path, &pid, &err) != DAEMONCTX_PIDFILE_STARTING)
             break;
-        int n = poll_one(in, POLLIN, deadline);
+        int n = dcx_poll_one(in, POLLIN, deadline);
         if (n <= 0) {
-            r = n == 0 ? -ETIMEDOUT : -errno;
+            r = n == 0 ? -ETIMEDOUT : n;
             break;
         }
         char buf[4096];
@@ -226,7 +198,7 @@ static int wait_until_written(const char *path, long long deadline)
             ;
     }
 out:
-    close_fd(in);
+    dcx_close(in);
     return r;
 }
 
@@ -243,7 +215,7 @@ struct target {
 
 static int target_signal(const struct target *t, int signo)
 {
-    return t->pidfd >= 0 ? pidfd_signal(t->pidfd, signo) : kill(t->pid, signo);
+    return t->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, t->pidfd, signo, NULL, 0) : kill(t->pid, signo);
 }
 
 static void on_alarm(int signo)
@@ -268,7 +240,7 @@ static int wait_lock_released(const char *path, long long deadline)
         goto out;
     }
     for (;;) {
-        long long left = deadline - monotonic_ms();
+        long long left = deadline - dcx_now_ms();
         int op = LOCK_SH | (left > 0 ? 0 : LOCK_NB);
         if (left > 0) {
             struct itimerval t = {{0, 0}, {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000}};
@@ -286,7 +258,7 @@ static int wait_lock_released(const char *path, long long deadline)
             r = 1;
             break;
         }
-        if (e == EWOULDBLOCK || (e == EINTR && monotonic_ms() >= deadline)) {
+        if (e == EWOULDBLOCK || (e == EINTR && dcx_now_ms() >= deadline)) {
             r = 0;
             break;
         }
@@ -297,32 +269,15 @@ static int wait_lock_released(const char *path, long long deadline)
     }
     (void)sigaction(SIGALRM, &old_action, NULL);
 out:
-    close_fd(fd);
+    dcx_close(fd);
     return r;
-}
-
-/* Whether PID is gone or a zombie, from /proc/PID/stat. */
-static bool ended(pid_t pid)
-{
-    char path[64], buf[512];
-    (void)snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close_fd(fd);
-    if (n <= 0)
-        return true;
-    buf[n] = '\0';
-    const char *paren = strrchr(buf, ')');
-    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 /* 1 the process ended, 0 not by DEADLINE, -errno. */
 static int target_wait(struct target *t, long long deadline)
 {
     if (t->pidfd >= 0)
-        return poll_one(t->pidfd, POLLIN, deadline);
+        return dcx_poll_one(t->pidfd, POLLIN, deadline);
     if (!t->lock_free) {
         int r = wait_lock_released(t->path, deadline);
         if (r <= 0)
@@ -330,8 +285,8 @@ static int target_wait(struct target *t, long long deadline)
         /* The lock goes when the dying process closes its files, a moment
          * before it becomes a zombie: wait out that moment, which no event
          * marks without a pidfd. */
-        for (long long spin_end = monotonic_ms() + 100; !ended(t->pid);) {
-            if (monotonic_ms() >= spin_end) {
+        for (long long spin_end = dcx_now_ms() + 100; !dcx_proc_ended(t->pid);) {
+            if (dcx_now_ms() >= spin_end) {
                 t->lock_free = true;
                 return 0;
             }
@@ -342,9 +297,9 @@ static int target_wait(struct target *t, long long deadline)
     /* Still there after it dropped its lock some other way: no event will
      * tell its end, so it is looked at every 10 ms until DEADLINE. */
     for (;;) {
-        if (ended(t->pid))
+        if (dcx_proc_ended(t->pid))
             return 1;
-        long long left = deadline - monotonic_ms();
+        long long left = deadline - dcx_now_ms();
         if (left <= 0)
             return 0;
         struct timespec pause = {.tv_sec = 0, .tv_nsec = (left < 10 ? left : 10) * 1000000L};
@@ -366,15 +321,15 @@ static int run_schedule(const struct stop_opts *so, struct target *t)
         if (st->signo > 0) {
             if (target_signal(t, st->signo) < 0)
                 return errno == ESRCH ? 1 : -errno;
-            const char *name = signal_name(st->signo);
+            const char *name = dcx_signal_name(st->signo);
             print_verbose(so->verbose, "sent SIG%s to PID %d", name ? name : "?", (int)t->pid);
             continue;
         }
-        int n = target_wait(t, monotonic_ms() + st->ms);
+        int n = target_wait(t, dcx_now_ms() + st->ms);
         if (n != 0)
             return n > 0 ? 1 : n;
     }
-    return target_wait(t, monotonic_ms()) > 0;
+    return target_wait(t, dcx_now_ms()) > 0;
 }
 
 enum outcome { STOPPED, LOOK_AGAIN, STILL_RUNNING, FAILED };
@@ -388,7 +343,7 @@ static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
         print_error("pidfile '%s': %s", so->path, strerror(errno));
         return FAILED;
     }
-    struct target t = {.pid = pid, .pidfd = pidfd_open_pid(pid), .path = so->path};
+    struct target t = {.pid = pid, .pidfd = (int)syscall(SYS_pidfd_open, pid, 0), .path = so->path};
     if (t.pidfd < 0) {
         if (errno == ESRCH)
             return LOOK_AGAIN;
@@ -399,23 +354,23 @@ static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
         print_verbose(so->verbose, "no pidfd (%s): signalling PID %d, waiting on the pidfile lock",
                       strerror(errno), (int)pid);
     }
-    int r = holds_file(pid, st.st_dev, st.st_ino);
-    if (r == 0 && target_wait(&t, monotonic_ms()) == 0) {
+    int r = dcx_pid_holds_lock(pid, st.st_dev, st.st_ino);
+    if (r == 0 && target_wait(&t, dcx_now_ms()) == 0) {
         if (t.pidfd >= 0)
-            close_fd(t.pidfd);
-        print_error("PID %d named by pidfile '%s' does not hold it open; not signalling it", (int)pid, so->path);
+            dcx_close(t.pidfd);
+        print_error("PID %d named by pidfile '%s' does not hold its lock; not signalling it", (int)pid, so->path);
         return FAILED;
     }
     if (r == 0 || target_signal(&t, 0) < 0) { /* it ended meanwhile */
         if (t.pidfd >= 0)
-            close_fd(t.pidfd);
+            dcx_close(t.pidfd);
         return LOOK_AGAIN;
     }
     /* r < 0: /proc cannot tell (another user's process): the lock and the
      * PID are all we have, and the kernel decides whether we may signal. */
     r = run_schedule(so, &t);
     if (t.pidfd >= 0)
-        close_fd(t.pidfd);
+        dcx_close(t.pidfd);
     if (r < 0) {
         print_error("cannot signal PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(-r));
         return FAILED;
@@ -425,7 +380,7 @@ static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
         return STILL_RUNNING;
     }
     print_verbose(so->verbose, "PID %d stopped", (int)pid);
-    int removed = remove_dead_pidfile(so->path, true, st.st_dev, st.st_ino);
+    int removed = dcx_pidfile_remove_dead(so->path, true, st.st_dev, st.st_ino);
     if (removed < 0)
         print_verbose(so->verbose, "cannot remove pidfile '%s': %s", so->path, strerror(-removed));
     return STOPPED;
@@ -449,7 +404,7 @@ int cmd_stop(int argc, char **argv)
             print_verbose(so.verbose, "not running: no pidfile '%s'", so.path);
             return STOP_OK;
         case DAEMONCTX_PIDFILE_STALE:
-            r = remove_dead_pidfile(so.path, false, 0, 0);
+            r = dcx_pidfile_remove_dead(so.path, false, 0, 0);
             if (r == -EMLINK) {
                 print_error("stale pidfile '%s' has other hard links: not removed", so.path);
                 return STOP_ERROR;
@@ -463,7 +418,7 @@ int cmd_stop(int argc, char **argv)
                 continue;
             return STOP_OK;
         case DAEMONCTX_PIDFILE_STARTING:
-            r = wait_until_written(so.path, monotonic_ms() + so.timeout_ms);
+            r = wait_until_written(so.path, dcx_now_ms() + so.timeout_ms);
             if (r < 0) {
                 print_error("pidfile '%s' is locked but holds no PID: %s", so.path, strerror(-r));
                 return STOP_ERROR;

@@ -1,15 +1,16 @@
 /* --supervise: the daemon stays PROGRAM's parent.
  *
  * It is what the pidfile names and it holds the lock (PROGRAM can neither drop
- * nor leak it); it forwards every catchable signal to PROGRAM, observes
- * readiness and only then lets the invoker go (daemonctx_ready), removes the
- * pidfile when PROGRAM ends and exits with PROGRAM's status (dying of the
- * same signal when PROGRAM was killed). With --restart it starts PROGRAM
- * again after an abnormal end, with an exponential back-off.
+ * nor leak it); it forwards every catchable signal to PROGRAM, waits for each
+ * run's readiness with the library's readiness sources (the first lets the
+ * invoker go: daemonctx_ready), removes the pidfile when PROGRAM ends and
+ * exits with PROGRAM's status (dying of the same signal when PROGRAM was
+ * killed). With --restart it starts PROGRAM again after an abnormal end, or a
+ * run not ready in time, with an exponential back-off.
  *
- * One poll() loop over a signalfd, PROGRAM's watch (watch.c: a pidfd, or a
- * signalfd of SIGCHLD without pidfds), the readiness source and the --syslog
- * pipes: no signal handlers, no SIGCHLD races, no sleeping. */
+ * One poll() loop over a signalfd, PROGRAM's watch (a pidfd, or SIGCHLD
+ * without pidfds), the readiness source and the --syslog pipes: no signal
+ * handlers, no SIGCHLD races, no sleeping. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,7 +25,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "watch.h"
 
 extern char **environ;
 
@@ -40,13 +40,14 @@ struct supervisor {
     const char *ident; /* PROGRAM's name, for syslog and messages */
     char **envp;
     int sigfd;
-    struct ready_source notify; /* --ready=notify: one socket for every run */
-    struct ready_source fdready; /* --ready=fd:N: a pipe per run */
+    struct dcx_ready source; /* --ready=fd:N: a pipe per run; notify: one socket */
     struct log_stream out, err;
     pid_t child;
-    struct child_watch watch; /* PROGRAM's, while child is not 0 */
+    struct dcx_watch watch; /* PROGRAM's, while child is not 0 */
     long long started_ms;
-    bool ready;
+    long long ready_by; /* this run's readiness deadline; -1: none */
+    bool run_ready;     /* this run of PROGRAM is ready */
+    bool announced;     /* the first readiness was told: the invoker is gone */
     bool stopping;
     unsigned next_delay_ms;
     long long restart_at; /* -1: no restart pending */
@@ -63,8 +64,15 @@ static void forwarded_set(sigset_t *set)
         (void)sigdelset(set, own[i]);
 }
 
-/* Fail before readiness: tell the invoker (or, not detached, print), exit;
- * exit() removes the pidfile. STEP decides the exit code (exit_code_for). */
+/* Fail before the first readiness: tell the invoker (or, not detached,
+ * print), exit; exit() removes the pidfile. */
+static void fail_with(struct supervisor *s, const daemonctx_error *err) __attribute__((noreturn));
+static void fail_with(struct supervisor *s, const daemonctx_error *err)
+{
+    report_failure(s->l, err);
+    exit(exit_code_for(err));
+}
+
 static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
 static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
@@ -77,8 +85,7 @@ static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, con
     va_start(ap, fmt);
     (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
     va_end(ap);
-    report_failure(s->l, &err);
-    exit(exit_code_for(&err));
+    fail_with(s, &err);
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
@@ -95,15 +102,10 @@ static void child_exec(const struct supervisor *s, pid_t parent, int report, con
         e = errno;
     if (!e && out[1] >= 0 && (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0))
         e = errno;
-    if (!e && s->fdready.child_fd >= 0) {
-        if (s->fdready.child_fd == o->ready_fd ? fcntl(o->ready_fd, F_SETFD, 0) < 0
-                                               : dup2(s->fdready.child_fd, o->ready_fd) < 0)
-            e = errno;
-    }
-    if (!e) {
-        int r = reset_signals(&o->ignore);
-        e = r < 0 ? -r : 0;
-    }
+    if (!e)
+        e = -dcx_ready_child_setup(&s->source);
+    if (!e)
+        e = -reset_signals(&o->ignore);
     if (!e) {
         execve(s->l->program, o->argv, s->envp);
         e = errno;
@@ -115,89 +117,100 @@ static void child_exec(const struct supervisor *s, pid_t parent, int report, con
     _exit(EXIT_NOTFOUND);
 }
 
-/* PROGRAM (PID) cannot be watched: unsupervised, it must not run. */
-static void unwatchable(struct supervisor *s, pid_t pid, int errnum) __attribute__((noreturn));
-static void unwatchable(struct supervisor *s, pid_t pid, int errnum)
+/* The pipes of one run: the exec report, --syslog's output, --ready=fd:N's.
+ * None lands on 0-2 (open in the supervisor) or on N (reserved). */
+static int make_pipes(struct supervisor *s, int report[2], int out[2], int err[2])
 {
-    siginfo_t si;
-    child_watch_kill(&s->watch, &si);
-    fail(s, DAEMONCTX_STEP_WAIT, errnum, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid,
-         strerror(errnum));
+    daemonctx_error e;
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return -errno;
+    if (s->l->syslog_fd >= 0 && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0))
+        return -errno;
+    if (s->o->ready == READY_FD) {
+        dcx_ready_close(&s->source);
+        int r = dcx_ready_open(&s->source, DCX_READY_FD, s->o->ready_fd, &e);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* After the fork: our ends only, and PROGRAM watched. */
+static void adopt(struct supervisor *s, pid_t pid, const int out[2], const int err[2])
+{
+    dcx_close(out[1]);
+    dcx_close(err[1]);
+    dcx_ready_forget_child_end(&s->source);
+    int r = dcx_watch_open(&s->watch, pid);
+    if (r < 0) { /* unsupervised, it must not run */
+        siginfo_t si;
+        dcx_watch_kill(&s->watch, &si);
+        fail(s, DAEMONCTX_STEP_WAIT, -r, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid,
+             strerror(-r));
+    }
+    if (s->watch.no_pidfd && s->started_ms == 0)
+        print_verbose(s->o->verbose, "no pidfd (%s): watching PID %d through SIGCHLD", strerror(s->watch.no_pidfd),
+                      (int)pid);
+    s->child = s->source.main_pid = pid;
+    s->out.fd = out[0];
+    s->err.fd = err[0];
+    s->out.len = s->err.len = 0;
+    if (s->out.fd >= 0) {
+        (void)fcntl(s->out.fd, F_SETFL, O_NONBLOCK);
+        (void)fcntl(s->err.fd, F_SETFL, O_NONBLOCK);
+    }
 }
 
 /* Start PROGRAM. Returns 0, or -errno when it could not be started (a failed
  * exec gives its errno; the child was reaped). */
 static int spawn(struct supervisor *s)
 {
-    const struct start_opts *o = s->o;
-    /* Every fd the child still needs before exec sits above the numbers it
-     * dup2()s onto (1, 2 and N), so those dup2()s cannot clobber it. */
-    int above = (o->ready == READY_FD ? o->ready_fd : 2) + 1;
     int report[2], out[2] = {-1, -1}, err[2] = {-1, -1};
     /* A previous run's output pipes: only its orphans could still write. */
-    close_fd(s->out.fd);
-    close_fd(s->err.fd);
+    dcx_close(s->out.fd);
+    dcx_close(s->err.fd);
     s->out.fd = s->err.fd = -1;
-    if (pipe2(report, O_CLOEXEC) < 0 || (report[1] = move_fd_above(report[1], above)) < 0)
-        return -errno;
-    if (s->l->syslog_fd >= 0 &&
-        (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || (out[1] = move_fd_above(out[1], above)) < 0 ||
-         (err[1] = move_fd_above(err[1], above)) < 0))
-        return -errno;
-    if (o->ready == READY_FD && !s->ready) {
-        int r = ready_open(&s->fdready, READY_FD);
-        if (r < 0)
-            return r;
-        if (s->fdready.child_fd != o->ready_fd &&
-            (s->fdready.child_fd = move_fd_above(s->fdready.child_fd, above)) < 0)
-            return -errno;
-    }
-
+    int r = make_pipes(s, report, out, err);
+    if (r < 0)
+        return r;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
     if (pid == 0)
         child_exec(s, parent, report[1], out, err);
-
-    close_fd(report[1]);
-    close_fd(out[1]);
-    close_fd(err[1]);
-    close_fd(s->fdready.child_fd);
-    s->fdready.child_fd = -1;
-    if (child_watch_open(&s->watch, pid, o->verbose) < 0)
-        unwatchable(s, pid, errno);
-    s->child = pid;
-    s->out.fd = out[0];
-    s->err.fd = err[0];
-    s->out.len = s->err.len = 0;
-    s->notify.main_pid = s->fdready.main_pid = pid;
-    if (s->out.fd >= 0 && (fcntl(s->out.fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(s->err.fd, F_SETFL, O_NONBLOCK) < 0))
-        return -errno;
-
+    dcx_close(report[1]);
+    adopt(s, pid, out, err);
     /* EOF: the exec succeeded (the pipe is close-on-exec). */
     int e = 0;
     ssize_t n;
     do
         n = read(report[0], &e, sizeof e);
     while (n < 0 && errno == EINTR);
-    close_fd(report[0]);
-    s->started_ms = monotonic_ms();
+    dcx_close(report[0]);
+    s->started_ms = dcx_now_ms();
+    s->run_ready = s->o->ready == READY_EXEC;
+    s->ready_by = s->run_ready ? -1 : dcx_deadline_after(s->o->timeout_ms);
     if (n <= 0)
         return 0;
     siginfo_t si;
-    (void)child_watch_reap(&s->watch, &si);
-    child_watch_close(&s->watch);
+    (void)dcx_watch_reap(&s->watch, &si);
+    dcx_watch_close(&s->watch);
     s->child = 0;
     return -e;
 }
 
-static void become_ready(struct supervisor *s)
+/* This run is ready; the first time, the invoker goes, and a service manager
+ * waiting on NOTIFY_SOCKET hears READY=1 (a failure there does not concern
+ * PROGRAM). */
+static void run_is_ready(struct supervisor *s)
 {
     daemonctx_error err;
-    s->ready = true;
-    /* The invoker leaves now; a failure here (no NOTIFY_SOCKET listener) does
-     * not concern PROGRAM. */
+    s->run_ready = true;
+    s->ready_by = -1;
+    if (s->announced)
+        return;
+    s->announced = true;
     (void)daemonctx_ready(s->l->ctx, &err);
 }
 
@@ -220,37 +233,57 @@ static void drain_logs(struct supervisor *s)
     for (int i = 0; i < 2; i++)
         if (streams[i]->fd >= 0 && syslog_pump(s->l->syslog_fd, streams[i], s->o->syslog_priority, s->ident,
                                                s->child) != 0) {
-            close_fd(streams[i]->fd);
+            dcx_close(streams[i]->fd);
             streams[i]->fd = -1;
         }
+}
+
+/* After an abnormal end: the next start, later each time, sooner again after
+ * a healthy run. */
+static void schedule_restart(struct supervisor *s)
+{
+    long long now = dcx_now_ms();
+    if (now - s->started_ms >= HEALTHY_UPTIME_MS)
+        s->next_delay_ms = s->o->restart_delay_ms;
+    s->restart_at = now + s->next_delay_ms;
+    s->next_delay_ms = s->next_delay_ms > s->o->restart_max_ms / 2 ? s->o->restart_max_ms : s->next_delay_ms * 2;
+}
+
+/* PROGRAM (reaped, SI) ended: before the first readiness the start failed
+ * (ERR, when the library worded why); later, finish or restart. */
+static void run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx_error *err)
+{
+    pid_t pid = s->child;
+    dcx_watch_close(&s->watch);
+    drain_logs(s);
+    s->child = 0;
+    if (!s->announced) {
+        daemonctx_error died;
+        fail_with(s, err ? err : (dcx_fail_died(&died, s->o->argv[0], pid, si), &died));
+    }
+    bool abnormal = si->si_code != CLD_EXITED || si->si_status != 0 || !s->run_ready;
+    if (!s->o->restart || s->stopping || !abnormal || (si->si_code == CLD_EXITED && si->si_status == EXIT_NO_RESTART))
+        finish(s, si);
+    schedule_restart(s);
 }
 
 static void child_ended(struct supervisor *s)
 {
     siginfo_t si;
-    pid_t pid = s->child;
-    if (child_watch_reap(&s->watch, &si) < 0) {
+    if (dcx_watch_reap(&s->watch, &si) < 0) {
         memset(&si, 0, sizeof si);
         si.si_code = CLD_EXITED;
         si.si_status = EXIT_SYSTEM;
     }
-    child_watch_close(&s->watch);
-    drain_logs(s);
-    if (!s->ready) {
-        char status[64];
-        describe_status(&si, status, sizeof status);
-        fail(s, DAEMONCTX_STEP_DIED, ECHILD, "program '%s' (PID %d) %s before it was ready", s->o->argv[0], (int)pid,
-             status);
-    }
-    s->child = 0;
-    bool abnormal = si.si_code != CLD_EXITED || si.si_status != 0;
-    if (!s->o->restart || s->stopping || !abnormal || (si.si_code == CLD_EXITED && si.si_status == EXIT_NO_RESTART))
-        finish(s, &si);
-    long long now = monotonic_ms();
-    if (now - s->started_ms >= HEALTHY_UPTIME_MS)
-        s->next_delay_ms = s->o->restart_delay_ms;
-    s->restart_at = now + s->next_delay_ms;
-    s->next_delay_ms = s->next_delay_ms > s->o->restart_max_ms / 2 ? s->o->restart_max_ms : s->next_delay_ms * 2;
+    run_ended(s, &si, NULL);
+}
+
+/* This run failed to become ready (ERR says how): killed, and ended. */
+static void not_ready(struct supervisor *s, const daemonctx_error *err)
+{
+    siginfo_t si;
+    dcx_watch_kill(&s->watch, &si);
+    run_ended(s, &si, err);
 }
 
 static void forward_signals(struct supervisor *s)
@@ -266,44 +299,103 @@ static void forward_signals(struct supervisor *s)
             if (!s->child) /* waiting to restart: nothing to pass it to */
                 daemonctx_terminate(s->l->ctx, signo);
         }
-        (void)child_watch_signal(&s->watch, signo);
+        (void)dcx_watch_signal(&s->watch, signo);
     }
 }
 
-static void not_ready_in_time(struct supervisor *s)
+static void source_event(struct supervisor *s)
 {
-    siginfo_t si;
-    char seconds[32];
-    pid_t pid = s->child;
-    child_watch_kill(&s->watch, &si);
-    fail(s, DAEMONCTX_STEP_TIMEOUT, ETIMEDOUT, "program '%s' (PID %d) was not ready within %s seconds; it was killed",
-         s->o->argv[0], (int)pid, format_seconds(s->o->timeout_ms, seconds, sizeof seconds));
+    daemonctx_error err;
+    enum dcx_ready_event ev = dcx_ready_read(&s->source);
+    if (ev == DCX_READY_DONE && !s->run_ready)
+        run_is_ready(s);
+    if (ev != DCX_READY_EOF)
+        return;
+    /* Drained to EOF (a writer must never get SIGPIPE), then no longer
+     * watched. Before readiness, EOF from a live PROGRAM means it gave up;
+     * EOF and then its end is a death before readiness. */
+    dcx_ready_close(&s->source);
+    if (s->run_ready || !s->child)
+        return;
+    if (dcx_watch_wait(&s->watch, dcx_now_ms() + DCX_EXIT_AFTER_EOF_MS) > 0) {
+        child_ended(s);
+        return;
+    }
+    dcx_fail_gave_up(&err, s->o->argv[0], s->child, s->o->ready_fd);
+    not_ready(s, &err);
 }
 
-static void ready_event(struct supervisor *s, struct ready_source *rs)
+static void ready_timeout(struct supervisor *s)
 {
-    enum ready_event ev = ready_handle(rs);
-    if (ev == READY_DONE && !s->ready)
-        become_ready(s);
-    if (ev != READY_ABANDONED)
+    daemonctx_error err;
+    dcx_fail_timeout(&err, s->o->argv[0], s->child, s->o->timeout_ms);
+    not_ready(s, &err);
+}
+
+/* Set up before the first run: signals taken through a signalfd, fd N
+ * reserved (no pipe of ours may land there), the notification socket. */
+static void prepare(struct supervisor *s)
+{
+    daemonctx_error err;
+    sigset_t set;
+    forwarded_set(&set);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    /* SIGCHLD ignored (inherited) would reap PROGRAM before we see its status. */
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || sigaction(SIGCHLD, &dfl, NULL) < 0 ||
+        (s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+        fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: cannot set up signal forwarding: %s", strerror(errno));
+    /* A close-on-exec placeholder on N; each child dup2()s its pipe there. */
+    if (s->o->ready == READY_FD && fcntl(s->o->ready_fd, F_GETFD) < 0 &&
+        dup3(s->sigfd, s->o->ready_fd, O_CLOEXEC) < 0)
+        fail(s, DAEMONCTX_STEP_PIPE, errno, "supervisor: cannot reserve fd %d: %s", s->o->ready_fd, strerror(errno));
+    if (s->o->ready == READY_NOTIFY && dcx_ready_open(&s->source, DCX_READY_NOTIFY, -1, &err) < 0)
+        fail_with(s, &err);
+    s->envp = s->source.kind == DCX_READY_NOTIFY ? dcx_environ_with(environ, s->source.env) : environ;
+    if (!s->envp)
+        fail(s, DAEMONCTX_STEP_READY, ENOMEM, "supervisor: out of memory");
+}
+
+/* The one poll() of the loop; returns after handling what woke it. */
+static void wait_once(struct supervisor *s)
+{
+    /* Drained after readiness too: a chatty sender must not block. */
+    bool source = s->child && s->source.fd >= 0;
+    struct pollfd p[5] = {
+        {.fd = s->sigfd, .events = POLLIN}, {.fd = s->watch.fd, .events = POLLIN},
+        {.fd = source ? s->source.fd : -1, .events = POLLIN}, {.fd = s->out.fd, .events = POLLIN},
+        {.fd = s->err.fd, .events = POLLIN}};
+    long long wake = s->child ? s->ready_by : s->restart_at;
+    int k = poll(p, 5, dcx_remaining_ms(wake));
+    if (k < 0 && errno != EINTR)
+        fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: poll: %s", strerror(errno));
+    if (k == 0 && s->child) {
+        ready_timeout(s);
+    } else if (k == 0) {
+        s->restart_at = -1;
+        int r = spawn(s);
+        if (r < 0) /* it ran before: the same program cannot be found now */
+            exit(-r == ENOENT || -r == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
+    }
+    if (k <= 0)
         return;
-    /* Keep draining until EOF (a writer must never get SIGPIPE), then stop
-     * watching. Before readiness, EOF from a live PROGRAM means it gave up;
-     * EOF and then its end is a death before readiness, reported at once (the
-     * wait took the wakeup the main loop would have had). */
-    close_fd(rs->fd);
-    rs->fd = -1;
-    if (s->ready || !s->child)
-        return;
-    /* Ended: reported with its status (child_ended does not return before
-     * readiness); running, or not to be told (-1): killed below. */
-    if (child_watch_wait(&s->watch, monotonic_ms() + EXIT_AFTER_EOF_MS) > 0)
-        child_ended(s);
-    siginfo_t si;
-    pid_t pid = s->child;
-    child_watch_kill(&s->watch, &si);
-    fail(s, DAEMONCTX_STEP_DIED, 0, "program '%s' (PID %d) closed fd %d before it was ready; it was killed", s->o->argv[0],
-         (int)pid, s->o->ready_fd);
+    /* Readiness before death: "ready, then exited at once" was ready. Death
+     * before signals: a SIGTERM that comes with PROGRAM's end then finds the
+     * supervisor waiting to restart, and stops it. */
+    if (p[2].revents && s->child)
+        source_event(s);
+    if (p[3].revents || p[4].revents)
+        drain_logs(s);
+    if (p[1].revents && s->child) {
+        int ended = dcx_watch_ended(&s->watch);
+        if (ended < 0)
+            fail(s, DAEMONCTX_STEP_WAIT, -ended, "cannot watch program '%s': %s", s->o->argv[0], strerror(-ended));
+        if (ended)
+            child_ended(s);
+    }
+    if (p[0].revents)
+        forward_signals(s);
 }
 
 void supervise(const struct start_opts *o, struct launch *l)
@@ -312,81 +404,19 @@ void supervise(const struct start_opts *o, struct launch *l)
     memset(&s, 0, sizeof s);
     s.o = o;
     s.l = l;
-    s.watch = CHILD_WATCH_NONE;
+    s.watch = DCX_WATCH_NONE;
+    s.source = DCX_READY_CLOSED;
     s.out.fd = s.err.fd = -1;
-    s.notify.fd = s.notify.child_fd = s.fdready.fd = s.fdready.child_fd = -1;
     s.next_delay_ms = o->restart_delay_ms;
-    s.restart_at = -1;
+    s.restart_at = s.ready_by = -1;
     const char *slash = strrchr(o->argv[0], '/');
     s.ident = slash ? slash + 1 : o->argv[0];
-    long long deadline = o->timeout_ms ? monotonic_ms() + o->timeout_ms : -1;
-
-    sigset_t set;
-    forwarded_set(&set);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    /* SIGCHLD ignored (inherited) would reap PROGRAM before we see its status. */
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || sigaction(SIGCHLD, &dfl, NULL) < 0 ||
-        (s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-        fail(&s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: cannot set up signal forwarding: %s", strerror(errno));
-    int r = o->ready == READY_NOTIFY ? ready_open(&s.notify, READY_NOTIFY) : 0;
+    prepare(&s);
+    int r = spawn(&s);
     if (r < 0)
-        fail(&s, DAEMONCTX_STEP_READY, -r, "supervisor: cannot create the notification socket: %s", strerror(-r));
-    s.envp = s.notify.env_entry ? environment_with(s.notify.env_entry) : environ;
-    if (!s.envp)
-        fail(&s, DAEMONCTX_STEP_READY, ENOMEM, "supervisor: out of memory");
-
-    r = spawn(&s);
-    if (r < 0) {
-        int e = -r;
-        fail(&s, DAEMONCTX_STEP_EXEC, e, "cannot execute program '%s': %s", o->argv[0], strerror(e));
-    }
-    if (o->ready == READY_EXEC)
-        become_ready(&s);
-
-    for (;;) {
-        struct pollfd p[6];
-        struct ready_source *sources[2] = {&s.notify, &s.fdready};
-        nfds_t n = 0;
-        p[n++] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s.watch.fd, .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s.notify.fd, .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s.fdready.fd, .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s.out.fd, .events = POLLIN};
-        p[n++] = (struct pollfd){.fd = s.err.fd, .events = POLLIN};
-        long long wake = !s.ready ? deadline : s.restart_at;
-        int k = poll(p, n, remaining_ms(wake));
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            fail(&s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: poll: %s", strerror(errno));
-        }
-        if (k == 0) {
-            if (!s.ready)
-                not_ready_in_time(&s);
-            s.restart_at = -1;
-            r = spawn(&s);
-            if (r < 0) /* it ran before: the same program cannot be found now */
-                exit(-r == ENOENT || -r == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
-            continue;
-        }
-        /* Readiness before death: "ready, then exited at once" was ready.
-         * Death before signals: a SIGTERM that comes with PROGRAM's end
-         * then finds the supervisor waiting to restart, and stops it. */
-        for (int i = 0; i < 2; i++)
-            if (p[2 + i].revents && sources[i]->fd >= 0)
-                ready_event(&s, sources[i]);
-        if (p[4].revents || p[5].revents)
-            drain_logs(&s);
-        if (p[1].revents && s.child) {
-            int ended = child_watch_ended(&s.watch);
-            if (ended < 0)
-                unwatchable(&s, s.child, errno);
-            if (ended)
-                child_ended(&s);
-        }
-        if (p[0].revents)
-            forward_signals(&s);
-    }
+        fail(&s, DAEMONCTX_STEP_EXEC, -r, "cannot execute program '%s': %s", o->argv[0], strerror(-r));
+    if (s.run_ready)
+        run_is_ready(&s);
+    for (;;)
+        wait_once(&s);
 }

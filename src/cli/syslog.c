@@ -29,7 +29,7 @@ int syslog_connect(void)
     while (r < 0 && errno == EINTR);
     if (r < 0) {
         int e = errno;
-        close_fd(fd);
+        dcx_close(fd);
         errno = e;
         return -1;
     }

@@ -11,10 +11,10 @@
 
 #include "internal.h"
 
-/* close() is not retried on EINTR: Linux releases the fd before it can be
- * interrupted, and a retry could close an fd reused by another thread. */
 void dcx_close(int fd)
 {
+    if (fd < 0)
+        return;
     int saved = errno;
     (void)close(fd);
     errno = saved;

@@ -30,6 +30,7 @@ daemonctx *daemonctx_new(void)
     ctx->signal_map[SIGTTOU].action = DAEMONCTX_SIGNAL_IGNORE;
     ctx->signal_map[SIGTERM].action = DAEMONCTX_SIGNAL_TERMINATE;
     ctx->ready_mode = DAEMONCTX_READY_OPEN;
+    ctx->ready_fd = -1;
     ctx->timeout_ms = 60000;
     ctx->report_fd = -1;
     return ctx;
@@ -243,9 +244,23 @@ int daemonctx_set_ready_mode(daemonctx *ctx, enum daemonctx_ready_mode mode)
     int r = settable(ctx, "ready_mode");
     if (r < 0)
         return r;
-    if (mode != DAEMONCTX_READY_OPEN && mode != DAEMONCTX_READY_NOTIFY)
-        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL, "ready_mode %d is not OPEN or NOTIFY", (int)mode);
+    if (mode < DAEMONCTX_READY_OPEN || mode > DAEMONCTX_READY_SD_NOTIFY)
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL,
+                        "ready_mode %d is not OPEN, NOTIFY, FD or SD_NOTIFY", (int)mode);
     ctx->ready_mode = mode;
+    return 0;
+}
+
+int daemonctx_set_ready_fd(daemonctx *ctx, int fd)
+{
+    int r = settable(ctx, "ready_fd");
+    if (r < 0)
+        return r;
+    /* 0-2 are the standard streams, which the daemon redirects. */
+    if (fd < 3)
+        return dcx_fail(&ctx->last_error, DAEMONCTX_STEP_OPTIONS, EINVAL,
+                        "ready_fd %d: the readiness fd must be 3 or above", fd);
+    ctx->ready_fd = fd;
     return 0;
 }
 

@@ -9,6 +9,8 @@
 
 #include "daemonctx.h"
 
+#include "toolkit.h"
+
 /* ---------------------------------------------------------------- error.c */
 
 /* Fill ERR: a printf-like subset that is async-signal-safe (no malloc, no
@@ -45,6 +47,7 @@ struct daemonctx {
 
     /* ours */
     enum daemonctx_ready_mode ready_mode;
+    int ready_fd; /* N of DAEMONCTX_READY_FD */
     unsigned int timeout_ms;
     bool parent_returns;
 
@@ -67,10 +70,13 @@ struct dcx_plan {
     char *root_cwd; /* working directory inside the new root */
     int devnull;    /* -1 when no stdio stream goes to /dev/null */
     bool to_devnull[3];
-    int report[2];  /* report pipe, -1 when not detaching */
+    int report[2];  /* report channel: [0] the original process's end; -1 when not detaching */
+    struct dcx_ready ready; /* the readiness source, when detaching with one */
+    int ready_placeholder;  /* what holds fd N in the original process until the fork; -1 */
+    char **envp;    /* the daemon's environment naming our NOTIFY_SOCKET; NULL: unchanged */
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
-    int interrupted_by; /* the signal that ended the invoker's wait, or 0 */
+    int interrupted_by; /* the signal that ended the original process's wait, or 0 */
     const struct dcx_exec *exec; /* daemonctx_open_execve(): the daemon execs */
 };
 
@@ -84,12 +90,26 @@ struct dcx_exec {
 
 /* ---------------------------------------------------------- the open steps */
 
-/* detach.c */
+/* detach.c: the decision, and the double fork. dcx_detach() returns the
+ * intermediate child's PID in the original process and 0 in the daemon; a
+ * daemon that only execs is BODY(ARG), made without copying memory
+ * (spawn.c), and never returns. */
 int dcx_detach_decide(const daemonctx *ctx, const char **reason);
-int dcx_detach(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
-/* open.c: the daemon of daemonctx_open_execve(), made by dcx_detach(); it
- * may share the caller's memory, and never returns. */
-__attribute__((noreturn)) void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *plan, long long deadline);
+/* The original process while it detaches and waits: a child subreaper,
+ * SIGCHLD at its default, every signal blocked (MASK: as it was). */
+struct dcx_invoker {
+    struct sigaction sigchld;
+    int subreaper;
+    sigset_t mask;
+};
+int dcx_invoker_begin(struct dcx_invoker *inv, daemonctx_error *err);
+/* Back as it was; IN_DAEMON: in the forked daemon (which has no flag). */
+void dcx_invoker_end(const struct dcx_invoker *inv, bool in_daemon);
+pid_t dcx_detach(struct dcx_plan *plan, int (*body)(void *), void *arg, daemonctx_error *err);
+/* spawn.c: FN(ARG) in a child that shares our memory while we are suspended
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn makes one); FN must exec or _exit.
+ * A plain fork() where that is refused. Returns the child's PID or -errno. */
+pid_t dcx_spawn(int (*fn)(void *), void *arg);
 
 /* root.c */
 int dcx_normalize_path(const char *in, char *out, size_t size);
@@ -108,16 +128,20 @@ int dcx_drop_privileges(const daemonctx *ctx, const struct dcx_plan *plan, daemo
 /* signals.c */
 int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err);
 int dcx_unblock_all_signals(daemonctx_error *err);
+/* Add the signals that end a start (INT, TERM, HUP, QUIT, unless ignored). */
+void dcx_stop_signals_add(sigset_t *set);
 
 /* closefds.c */
 int dcx_close_fds(const int *keep, size_t n_keep, daemonctx_error *err);
 
 /* stdio.c */
-/* Move an fd the library opened off 0-2 (closed in the caller, they are the
- * first numbers open() hands out), close-on-exec. Returns the fd or -1. */
-int dcx_fd_above_stdio(int fd);
 int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+
+/* ready.c: the readiness source of a detaching open(). */
+int dcx_plan_ready(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* In the daemon, after the fds are closed: fd N for the program. */
+int dcx_daemon_ready_fd(const struct dcx_plan *plan, daemonctx_error *err);
 
 /* pidfile.c */
 /* "PID\n" (the newline optional) -> PID; 0 for anything else. */
@@ -144,27 +168,26 @@ struct dcx_record {
 };
 int dcx_report_open(struct dcx_plan *plan, daemonctx_error *err);
 int dcx_report_send(int fd, enum dcx_record_type type, pid_t pid, const daemonctx_error *err);
+/* Read one record: 1 got one, 0 EOF, -errno (-EPROTO: malformed). */
+int dcx_report_recv(int fd, struct dcx_record *rec);
 /* Abort a daemon-side step: report ERR when there is a channel, then _exit. */
 __attribute__((noreturn)) void dcx_report_fatal(int fd, const daemonctx_error *err);
-/* CLOCK_MONOTONIC in ms. */
-long long dcx_now_ms(void);
-/* Now + the context's timeout, in CLOCK_MONOTONIC ms; -1 without one. */
-long long dcx_deadline(const daemonctx *ctx);
-/* Add the signals that end a start (those not ignored) to SET. */
-void dcx_stop_signals_add(sigset_t *set);
-/* In the original process, the intermediate CHILD reaped and the signals
- * STOPS blocked: wait for the daemon's reports until DEADLINE, then put the
- * signal mask RESTORE back. */
-int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t child, long long deadline, const sigset_t *stops,
-                    const sigset_t *restore, daemonctx_error *err);
-int dcx_notify_prepare(daemonctx_error *err);
-int dcx_notify(const char *message, daemonctx_error *err);
-int dcx_notify_ready(daemonctx_error *err);
 
-/* ------------------------------------------------------------------ misc */
+/* wait.c: in the original process, with the intermediate child INTERMEDIATE
+ * made and every signal blocked (the mask before that in RESTORE): wait until
+ * the daemon is ready, or it failed (ERR; nothing left behind). */
+int dcx_wait_daemon(daemonctx *ctx, struct dcx_plan *plan, pid_t intermediate, const sigset_t *restore,
+                    daemonctx_error *err);
 
-/* close() is not retried on EINTR: on Linux the fd is released either way,
- * and a retry could close an fd another thread just got. */
-void dcx_close(int fd);
+/* notify.c */
+/* Where dcx_notify() sends: ADDRESS ("/path" or "@abstract"), or nowhere
+ * when NULL or empty. Read once, so that the terminate action can notify
+ * from a signal handler without getenv(). */
+int dcx_notify_prepare(const char *address, daemonctx_error *err);
+/* A datagram socket for the protocol's receiving end (SO_PASSCRED,
+ * autobound in the abstract namespace); its name, "@xxxxx", in NAME. */
+int dcx_notify_listen(char *name, size_t size);
+/* Drain FD: whether a whole "READY=1" line came from ROOT's process tree. */
+bool dcx_notify_got_ready(int fd, pid_t root);
 
 #endif

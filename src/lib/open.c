@@ -2,15 +2,15 @@
  *
  * First, in the calling process, everything that can be resolved or refused
  * before forking (so the common failures are reported at once): the target
- * identity, the directories, /dev/null, the pidfile lock, the fds to keep.
- * Then the detach, and in the daemon the steps of PEP 3143 in its order, each
- * a function of its own concept file. A failure there is sent back to the
- * caller (report.c) and the daemon exits. */
+ * identity, the directories, the readiness source, /dev/null, the pidfile
+ * lock, the fds to keep. Then the detach (detach.c) and the wait for the
+ * daemon (wait.c), and in the daemon the steps of PEP 3143 in its order,
+ * each a function of its own concept file. A failure there is sent back to
+ * the caller (report.c) and the daemon exits. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -22,12 +22,13 @@ static int compare_fds(const void *a, const void *b)
 }
 
 /* The fds the closing step keeps: the caller's, the stdio sources, and the
- * library's own (/dev/null, the report channel, the pidfile and its
- * directory). Sorted and unique, built here because the daemon side must not
+ * library's own (/dev/null, the report channel, the readiness pipe, the
+ * pidfile and its directory); not detaching, a readiness fd N someone gave
+ * us. Sorted and unique, built here because the daemon side must not
  * allocate. */
 static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
-    size_t max = ctx->n_preserve + 3 + 4;
+    size_t max = ctx->n_preserve + 3 + 5;
     plan->keep = malloc(max * sizeof *plan->keep);
     if (!plan->keep)
         return dcx_fail(err, DAEMONCTX_STEP_CLOSE_FDS, ENOMEM, "cannot plan the fds to keep: %m");
@@ -37,16 +38,14 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
     for (int i = 0; i < 3; i++)
         if (ctx->stdio[i] >= 0)
             plan->keep[n++] = ctx->stdio[i];
-    if (plan->devnull >= 0)
-        plan->keep[n++] = plan->devnull;
-    if (plan->report[1] >= 0)
-        plan->keep[n++] = plan->report[1];
-    if (ctx->pidfile) {
-        int fds[2];
-        int k = dcx_pidfile_fds(ctx->pidfile, fds);
-        for (int i = 0; i < k; i++)
-            plan->keep[n++] = fds[i];
-    }
+    int fds[2], k = ctx->pidfile ? dcx_pidfile_fds(ctx->pidfile, fds) : 0;
+    for (int i = 0; i < k; i++)
+        plan->keep[n++] = fds[i];
+    const int own[] = {plan->devnull, plan->report[1], plan->ready.child_fd,
+                       !plan->fork && ctx->ready_mode == DAEMONCTX_READY_FD ? ctx->ready_fd : -1};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i] >= 0)
+            plan->keep[n++] = own[i];
     qsort(plan->keep, n, sizeof *plan->keep, compare_fds);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
@@ -59,13 +58,10 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
 static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
-    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0)
+    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0 || (r = dcx_plan_root(ctx, plan, err)) < 0)
         return r;
-    if ((r = dcx_plan_root(ctx, plan, err)) < 0)
-        return r;
-    if ((r = dcx_plan_stdio(ctx, plan, err)) < 0)
-        return r;
-    if ((r = dcx_notify_prepare(err)) < 0)
+    /* Before any other fd is made: it reserves fd N. */
+    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_stdio(ctx, plan, err)) < 0)
         return r;
     /* Before forking: "already running" is then reported at once, naming the
      * holder, and the daemon inherits the lock. */
@@ -82,22 +78,16 @@ static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
-    if ((r = dcx_chroot(ctx, err)) < 0)
-        return r;
-    if ((r = dcx_prevent_core(ctx, err)) < 0)
+    if ((r = dcx_chroot(ctx, err)) < 0 || (r = dcx_prevent_core(ctx, err)) < 0)
         return r;
     dcx_set_umask(ctx);
-    if ((r = dcx_chdir(ctx, plan, err)) < 0)
+    if ((r = dcx_chdir(ctx, plan, err)) < 0 || (r = dcx_drop_privileges(ctx, plan, err)) < 0)
         return r;
-    if ((r = dcx_drop_privileges(ctx, plan, err)) < 0)
+    if ((r = dcx_apply_signal_map(ctx, plan->exec != NULL, err)) < 0 || (r = dcx_unblock_all_signals(err)) < 0)
         return r;
-    if ((r = dcx_apply_signal_map(ctx, plan->exec != NULL, err)) < 0)
+    if ((r = dcx_close_fds(plan->keep, plan->n_keep, err)) < 0 || (r = dcx_redirect_stdio(ctx, plan, err)) < 0)
         return r;
-    if ((r = dcx_unblock_all_signals(err)) < 0)
-        return r;
-    if ((r = dcx_close_fds(plan->keep, plan->n_keep, err)) < 0)
-        return r;
-    if ((r = dcx_redirect_stdio(ctx, plan, err)) < 0)
+    if ((r = dcx_daemon_ready_fd(plan, err)) < 0)
         return r;
     if (ctx->pidfile && (r = dcx_pidfile_write(ctx->pidfile, err)) < 0)
         return r;
@@ -110,125 +100,155 @@ static void plan_free(struct dcx_plan *plan)
     free(plan->user_name);
     free(plan->root_cwd);
     free(plan->keep);
+    free(plan->envp);
     for (int i = 0; i < 2; i++)
         if (plan->report[i] >= 0)
             dcx_close(plan->report[i]);
     if (plan->devnull >= 0)
         dcx_close(plan->devnull);
+    if (plan->ready_placeholder >= 0)
+        dcx_close(plan->ready_placeholder);
+    dcx_ready_close(&plan->ready);
 }
 
 /* The end of daemonctx_open_execve() in the daemon: BEFORE_EXEC, tell the
  * original process (if any) that the exec comes, exec. Returns the failure. */
-static int run_exec(const struct dcx_exec *x, int report_fd, daemonctx_error *err)
+static int run_exec(const struct dcx_plan *plan, int report_fd, daemonctx_error *err)
 {
+    const struct dcx_exec *x = plan->exec;
     int r;
     if (x->hook && (r = x->hook(x->arg, err)) < 0)
         return r;
     if (report_fd >= 0 && (r = dcx_report_send(report_fd, DCX_REC_EXEC, getpid(), NULL)) < 0)
-        return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone", (int)getpid());
-    execve(x->path, x->argv, x->envp);
+        return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone",
+                        (int)getpid());
+    execve(x->path, x->argv, plan->envp ? plan->envp : x->envp);
     return dcx_fail(err, DAEMONCTX_STEP_EXEC, errno, "cannot execute %s: %m", x->path);
 }
 
-/* The caller waits suspended while an exec'ing daemon sets itself up (it
- * shares its memory): the deadline is kept by a timer that kills us, which
- * the exec removes. Without one (timer_create refused), the deadline counts
- * from the exec. */
-static void arm_deadline(long long deadline)
-{
-    if (deadline < 0)
-        return;
-    long long left = deadline - dcx_now_ms();
-    if (left < 1)
-        left = 1;
-    struct sigevent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.sigev_notify = SIGEV_SIGNAL;
-    ev.sigev_signo = SIGKILL;
-    timer_t timer;
-    struct itimerspec when = {.it_value = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L}};
-    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0)
-        (void)timer_settime(timer, 0, &when, NULL);
-}
+struct exec_daemon {
+    daemonctx *ctx;
+    struct dcx_plan *plan;
+    const struct dcx_invoker *inv;
+};
 
-void dcx_daemon_exec(daemonctx *ctx, const struct dcx_plan *shared, long long deadline)
+/* The daemon of daemonctx_open_execve(), made by the intermediate child
+ * (spawn.c): it shares that child's memory, and never returns. */
+static int exec_daemon(void *arg)
 {
+    const struct exec_daemon *x = arg;
     daemonctx_error e;
-    /* The steps write to the plan (a closed fd is forgotten): a copy of our
-     * own, as the caller's may be in the memory we share with it. */
-    struct dcx_plan plan = *shared;
-    int fd = plan.report[1];
-    arm_deadline(deadline);
-    /* The invoker is gone (killed while it waited): nobody asked for this
-     * daemon any more. */
+    int fd = x->plan->report[1];
+    /* The caller's SIGCHLD, as the signal map expects to find it. */
+    (void)sigaction(SIGCHLD, &x->inv->sigchld, NULL);
     if (dcx_report_send(fd, DCX_REC_PID, getpid(), NULL) < 0)
-        _exit(1);
-    if (become_daemon(ctx, &plan, &e) < 0 || run_exec(plan.exec, fd, &e) < 0)
+        _exit(1); /* the original process is gone: nobody wants this daemon */
+    if (become_daemon(x->ctx, x->plan, &e) < 0 || run_exec(x->plan, fd, &e) < 0)
         dcx_report_fatal(fd, &e);
     _exit(1);
+}
+
+/* In the daemon, open() done: tell the original process (which, in
+ * READY_OPEN mode without a readiness source, may then go), or keep the
+ * channel for daemonctx_ready(). */
+static int daemon_opened(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    if (!plan->fork) {
+        /* A service manager that waits for READY=1 learns it here; failing
+         * to tell it is not a reason to undo the daemon. */
+        if (ctx->ready_mode == DAEMONCTX_READY_OPEN)
+            (void)dcx_notify_ready(NULL);
+        return 0;
+    }
+    if (ctx->ready_mode != DAEMONCTX_READY_NOTIFY) {
+        int r = dcx_report_send(plan->report[1], DCX_REC_DONE, getpid(), NULL);
+        /* The original process is gone (killed while it waited): this start
+         * failed for whoever ran it, and the daemon is told so. */
+        if (r < 0)
+            return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone",
+                            (int)getpid());
+    }
+    if (ctx->ready_mode == DAEMONCTX_READY_OPEN) {
+        (void)dcx_notify_ready(NULL);
+        return 0;
+    }
+    ctx->report_fd = plan->report[1];
+    plan->report[1] = -1;
+    return 0;
+}
+
+/* In the daemon, or the only process: the steps, then run PATH or return. */
+static int run_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    int r = become_daemon(ctx, plan, err);
+    if (r < 0) {
+        if (plan->fork)
+            dcx_report_fatal(plan->report[1], err);
+        return r;
+    }
+    if (plan->exec) { /* not detached: this process runs PATH */
+        r = run_exec(plan, -1, err);
+        (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
+        return r;
+    }
+    if (plan->envp) { /* assigned, not setenv(): this may be a fork child of threads */
+        extern char **environ;
+        environ = plan->envp;
+        plan->envp = NULL;
+    }
+    ctx->is_open = true;
+    ctx->daemon_pid = getpid();
+    if ((r = daemon_opened(ctx, plan, err)) < 0) {
+        ctx->is_open = false;
+        (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
+    }
+    return r;
+}
+
+/* In the original process, once the daemon is made: wait for it. 1 when it
+ * is ready (this process leaves or returns), or the failure. */
+static int detach_and_wait(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    struct dcx_invoker inv;
+    int r = dcx_invoker_begin(&inv, err);
+    if (r < 0)
+        return r;
+    struct exec_daemon x = {.ctx = ctx, .plan = plan, .inv = &inv};
+    pid_t child = dcx_detach(plan, plan->exec ? exec_daemon : NULL, &x, err);
+    if (child == 0) {
+        dcx_invoker_end(&inv, true);
+        return 0;
+    }
+    r = child < 0 ? child : dcx_wait_daemon(ctx, plan, child, &inv.mask, err);
+    dcx_invoker_end(&inv, false);
+    (void)dcx_notify_prepare(getenv("NOTIFY_SOCKET"), NULL);
+    return r < 0 ? r : 1;
 }
 
 static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_error *err)
 {
     struct dcx_plan plan;
     memset(&plan, 0, sizeof plan);
-    plan.devnull = plan.report[0] = plan.report[1] = -1;
+    plan.devnull = plan.report[0] = plan.report[1] = plan.ready_placeholder = -1;
+    plan.ready = DCX_READY_CLOSED;
     plan.fork = dcx_detach_decide(ctx, NULL) == 1;
     plan.exec = exec;
 
     int r = prepare(ctx, &plan, err);
-    if (r < 0)
-        goto fail;
-
-    if (plan.fork) {
-        r = dcx_detach(ctx, &plan, err);
-        if (r < 0)
-            goto fail;
-        if (r > 0) { /* the original process: the daemon is up */
-            if (ctx->pidfile)
-                dcx_pidfile_abandon(ctx->pidfile);
-            plan_free(&plan);
-            if (!ctx->parent_returns)
-                _exit(0);
-            return 1;
-        }
+    if (r >= 0 && plan.fork)
+        r = detach_and_wait(ctx, &plan, err);
+    if (r == 1) { /* the original process: the daemon is ready */
+        if (ctx->pidfile)
+            dcx_pidfile_abandon(ctx->pidfile);
+        plan_free(&plan);
+        if (!ctx->parent_returns)
+            _exit(0);
+        return 1;
     }
-
-    r = become_daemon(ctx, &plan, err);
-    if (r < 0) {
-        if (plan.fork)
-            dcx_report_fatal(plan.report[1], err);
-        goto fail;
+    if (r == 0 && (r = run_daemon(ctx, &plan, err)) == 0) {
+        plan_free(&plan);
+        return 0;
     }
-    if (exec) { /* not detached: this process runs PATH */
-        r = run_exec(exec, -1, err);
-        (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
-        goto fail;
-    }
-    ctx->is_open = true;
-    ctx->daemon_pid = getpid();
-    if (ctx->ready_mode == DAEMONCTX_READY_OPEN) {
-        /* If the invoker is gone (killed while it waited), this start failed
-         * for whoever ran it: the daemon is told, so as not to linger as a
-         * daemon nobody asked for. */
-        if (plan.fork && (r = dcx_report_send(plan.report[1], DCX_REC_DONE, getpid(), NULL)) < 0) {
-            dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone", (int)getpid());
-            ctx->is_open = false;
-            (void)daemonctx_pidfile_release(ctx->pidfile, NULL);
-            plan_free(&plan);
-            return r;
-        }
-        /* A service manager that waits for READY=1 learns it here; failing
-         * to tell it is not a reason to undo the daemon. */
-        (void)dcx_notify_ready(NULL);
-    } else if (plan.fork) {
-        ctx->report_fd = plan.report[1];
-        plan.report[1] = -1;
-    }
-    plan_free(&plan);
-    return 0;
-
-fail:
     if (ctx->pidfile)
         dcx_pidfile_remove_unowned(ctx->pidfile);
     plan_free(&plan);
@@ -260,7 +280,8 @@ int daemonctx_open_execve(daemonctx *ctx, const char *path, char *const argv[], 
         err = &local;
     dcx_clear(err);
     if (!ctx || !path || !argv || !envp)
-        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_open_execve() needs a context, a path, an argv and an envp");
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL,
+                        "daemonctx_open_execve() needs a context, a path, an argv and an envp");
     if (ctx->is_open)
         return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EBUSY, "the context is already open");
     const struct dcx_exec exec = {.path = path, .argv = argv, .envp = envp, .hook = before_exec, .arg = arg};

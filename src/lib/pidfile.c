@@ -194,10 +194,9 @@ static int is_locked(int fd, const struct stat *st, pid_t *holder)
     }
 }
 
-/* Whether process PID has an fd on DEV:INO that carries an flock: the lock
- * lines of /proc/PID/fdinfo/N belong to that fd's open file description.
- * 1 yes, 0 no (or no such process), -errno when /proc cannot tell. */
-static int pid_holds_lock(pid_t pid, dev_t dev, ino_t ino)
+/* The lock lines of /proc/PID/fdinfo/N belong to that fd's open file
+ * description. */
+int dcx_pid_holds_lock(pid_t pid, dev_t dev, ino_t ino)
 {
     char fd_dir[64], info_dir[64];
     daemonctx_error scratch;
@@ -311,7 +310,7 @@ static int open_pidfile(daemonctx_pidfile *pf, bool *created, daemonctx_error *e
         if (fd >= 0 || errno != EINTR)
             break;
     }
-    if (fd >= 0 && (fd = dcx_fd_above_stdio(fd)) < 0)
+    if (fd >= 0 && (fd = dcx_fd_above(fd, 3)) < 0)
         return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: cannot move its fd above 2: %m", pf->path);
     if (fd >= 0)
         return fd;
@@ -339,7 +338,7 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
         do
             pf->dirfd = open(pf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         while (pf->dirfd < 0 && errno == EINTR);
-        pf->dirfd = dcx_fd_above_stdio(pf->dirfd);
+        pf->dirfd = dcx_fd_above(pf->dirfd, 3);
         if (pf->dirfd < 0)
             return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: directory %s: %m", pf->path, pf->dir);
     }
@@ -592,7 +591,7 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
     } else {
         /* The lock says someone runs; make sure it is the PID the file names,
          * or a stop would signal whatever process the file was made to name. */
-        int holds = holder == named ? 1 : pid_holds_lock(named, st.st_dev, st.st_ino);
+        int holds = holder == named ? 1 : dcx_pid_holds_lock(named, st.st_dev, st.st_ino);
         if (holds > 0) {
             if (pid)
                 *pid = named;
@@ -613,6 +612,46 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
                          path);
         }
     }
+out:
+    dcx_close(fd);
+    return r;
+}
+
+/* Only under the lock: a starter re-checks after locking that its inode is
+ * still at PATH, so it never loses a file we remove. */
+int dcx_pidfile_remove_dead(const char *path, bool match_inode, dev_t dev, ino_t ino)
+{
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    int r = 0, l;
+    struct stat st, now;
+    if (fstat(fd, &st) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || (match_inode && (st.st_dev != dev || st.st_ino != ino)))
+        goto out;
+    /* Removing one name of a file with several would leave the file, and the
+     * name may be a link planted to another file. */
+    if (st.st_nlink != 1) {
+        r = -EMLINK;
+        goto out;
+    }
+    do
+        l = flock(fd, LOCK_EX | LOCK_NB);
+    while (l < 0 && errno == EINTR);
+    if (l < 0) {
+        r = errno == EWOULDBLOCK ? 0 : -errno;
+        goto out;
+    }
+    if (lstat(path, &now) < 0)
+        r = errno == ENOENT ? 0 : -errno;
+    else if (now.st_dev == st.st_dev && now.st_ino == st.st_ino)
+        r = unlink(path) == 0 ? 1 : errno == ENOENT ? 0 : -errno;
 out:
     dcx_close(fd);
     return r;

@@ -89,6 +89,65 @@ int dcx_apply_signal_map(daemonctx *ctx, bool for_exec, daemonctx_error *err)
     return 0;
 }
 
+void dcx_stop_signals_add(sigset_t *set)
+{
+    static const int ending[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof ending / sizeof ending[0]; i++) {
+        struct sigaction now;
+        if (sigaction(ending[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN)
+            sigaddset(set, ending[i]);
+    }
+}
+
+static const struct {
+    const char *name;
+    int signo;
+} names[] = {
+    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},     {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+    {"ABRT", SIGABRT},     {"BUS", SIGBUS},       {"FPE", SIGFPE},       {"KILL", SIGKILL},   {"USR1", SIGUSR1},
+    {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},     {"CONT", SIGCONT},     {"STOP", SIGSTOP},   {"TSTP", SIGTSTP},
+    {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},     {"URG", SIGURG},       {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},     {"WINCH", SIGWINCH},   {"IO", SIGIO},       {"PWR", SIGPWR},
+    {"SYS", SIGSYS},       {"IOT", SIGIOT},       {"POLL", SIGPOLL},     {"CLD", SIGCHLD},
+};
+
+const char *dcx_signal_name(int signo)
+{
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].signo == signo)
+            return names[i].name;
+    return NULL;
+}
+
+static bool same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if ((*a >= 'a' && *a <= 'z' ? *a - 32 : *a) != *b)
+            return false;
+    return *a == *b;
+}
+
+int dcx_signal_number(const char *s)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    if (*s >= '0' && *s <= '9') {
+        long v = 0;
+        for (const char *p = s; *p; p++) {
+            if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) >= NSIG)
+                return -EINVAL;
+        }
+        return v >= 1 ? (int)v : -EINVAL;
+    }
+    if ((s[0] == 'S' || s[0] == 's') && (s[1] == 'I' || s[1] == 'i') && (s[2] == 'G' || s[2] == 'g'))
+        s += 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (same_name(s, names[i].name))
+            return names[i].signo;
+    return -EINVAL;
+}
+
 int dcx_unblock_all_signals(daemonctx_error *err)
 {
     sigset_t none;

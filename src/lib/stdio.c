@@ -18,11 +18,11 @@ static bool preserved(const daemonctx *ctx, int fd)
     return false;
 }
 
-int dcx_fd_above_stdio(int fd)
+int dcx_fd_above(int fd, int min)
 {
-    if (fd < 0 || fd > 2)
+    if (fd < 0 || fd >= min)
         return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, min);
     int e = errno;
     dcx_close(fd);
     errno = e;
@@ -48,7 +48,7 @@ int dcx_plan_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
     while (fd < 0 && errno == EINTR);
     /* With fds 0-2 closed in the caller, /dev/null would land on one of them
      * and be closed as a source once the streams are redirected. */
-    fd = dcx_fd_above_stdio(fd);
+    fd = dcx_fd_above(fd, 3);
     if (fd < 0)
         return dcx_fail(err, DAEMONCTX_STEP_DEVNULL, errno, "cannot open /dev/null: %m");
     plan->devnull = fd;

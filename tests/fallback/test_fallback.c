@@ -309,7 +309,7 @@ static void timeout_kills(const char *deny_spec)
     int st = eco_finish(&c, NULL, &err);
     eco_log("invoker ended after %lld ms: %s", (long long)(eco_now_ms() - t0), err);
     ECO_ASSERT_MSG(ECO_EXITED(st, 1), "the invoker %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, eco_fmt("daemon PID %d was not ready within 300 ms; it was killed", (int)daemon));
+    ECO_ASSERT_CONTAINS(err, eco_fmt("daemon PID %d was not ready within 0.3 seconds; it was killed", (int)daemon));
     ECO_ASSERT_MSG(!eco_alive(daemon), "the unready daemon PID %d was left running", (int)daemon);
     ECO_ASSERT_MSG(!eco_exists(pidfile), "pidfile left behind");
 }

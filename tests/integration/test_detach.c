@@ -295,11 +295,38 @@ TU_TEST(detach_auto_notify_socket_does_not_fork) {
     expect_no_fork(&c);
 }
 
-TU_TEST(detach_auto_invocation_id_does_not_fork) {
+/* systemd Type=forking: INVOCATION_ID without NOTIFY_SOCKET, and systemd
+ * waits for the start to exit. */
+TU_TEST(detach_auto_invocation_id_without_notify_socket_forks) {
     tu_cmd c;
     tu_cmd_init(&c);
     tu_cmd_env(&c, "INVOCATION_ID=0123456789abcdef0123456789abcdef");
+    tu_cmd_arg(&c, "--print-decision");
+    tu_proc *p = tu_spawn(&c);
+    expect_decision(p, 1);
+    pid_t d = tu_expect_up(p);
+    TU_ASSERT_INT_NE(d, p->pid);
+    tu_expect_exit_code(p, 0);
+}
+
+TU_TEST(detach_auto_invocation_id_with_notify_socket_does_not_fork) {
+    tu_cmd c;
+    tu_cmd_init(&c);
+    tu_cmd_env(&c, "INVOCATION_ID=0123456789abcdef0123456789abcdef");
+    tu_cmd_env(&c, tu_fmt("NOTIFY_SOCKET=%s/absent.sock", tu_tmpdir()));
     expect_no_fork(&c);
+}
+
+/* Under systemd the parent is PID 1 too: INVOCATION_ID wins over "the parent
+ * is init" (Type=forking needs the fork). */
+TU_TEST(detach_auto_parent_init_with_invocation_id_forks) {
+    tu_cmd c;
+    tu_cmd_init(&c);
+    c.pidns = TU_PIDNS_PARENT_INIT; /* the helper is PID 2, its parent PID 1 */
+    tu_cmd_env(&c, "INVOCATION_ID=0123456789abcdef0123456789abcdef");
+    tu_cmd_arg(&c, "--print-decision");
+    tu_proc *p = tu_spawn(&c);
+    expect_decision(p, 1);
 }
 
 TU_TEST(detach_auto_listen_pid_naming_the_process_does_not_fork) {

@@ -276,9 +276,17 @@ ECO_TEST(no_fork_under_notify_socket)
     expect_no_fork(eco_fmt("NOTIFY_SOCKET=%s", name));
 }
 
-ECO_TEST(no_fork_under_invocation_id)
+/* Type=forking: systemd sets INVOCATION_ID and waits for the start to exit. */
+ECO_TEST(forks_under_invocation_id_without_notify_socket)
 {
-    expect_no_fork(invocation_id());
+    pid_t started;
+    pid_t daemon = start_lib_daemon(invocation_id(), &started);
+    ECO_ASSERT_MSG(daemon != started, "with %s the library did not fork (PID %d)", invocation_id(), (int)daemon);
+    int st = eco_reap(started, eco_timeout_ms());
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "the invoker %s", eco_status_text(st));
+    ECO_SYS(kill(daemon, SIGTERM));
+    st = eco_reap(daemon, eco_timeout_ms());
+    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", eco_status_text(st));
 }
 
 ECO_TEST(no_fork_under_listen_pid)

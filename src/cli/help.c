@@ -1,0 +1,68 @@
+/* --help and --version. */
+#include <stdio.h>
+
+#include "cli.h"
+
+#ifndef DAEMONCTX_CLI_VERSION
+#error "DAEMONCTX_CLI_VERSION must be defined by the build"
+#endif
+
+static const char help_text[] =
+    "Usage: daemonctx start [OPTIONS] [--] PROGRAM [ARG...]\n"
+    "       daemonctx stop -p PATH [--signal=SIG] [--timeout=SECONDS] [--retry=SCHEDULE]\n"
+    "       daemonctx status -p PATH [--json]\n"
+    "       daemonctx --help | --version\n"
+    "\n"
+    "Start PROGRAM as a daemon, stop it, report its status.\n"
+    "\n"
+    "start options:\n"
+    "  -p, --pidfile=PATH       lock PATH for the daemon's lifetime; it holds \"PID\\n\"\n"
+    "  -d, --chdir=DIR          working directory, inside the new root (default /)\n"
+    "  -r, --chroot=DIR         change the root directory\n"
+    "  -m, --umask=OCTAL        file mode creation mask (default 022)\n"
+    "  -u, --user=USER|UID      run as USER, with USER's supplementary groups\n"
+    "  -g, --group=GROUP|GID    run with group GROUP (default: USER's primary group)\n"
+    "      --allow-core         keep the core file size limit as it is\n"
+    "      --detach=auto|yes|no fork into the background (default auto)\n"
+    "  -k, --keep-fd=N          keep fd N open (repeatable); every other fd is closed\n"
+    "  -i, --stdin=FILE         read stdin from FILE (default /dev/null)\n"
+    "  -o, --stdout=FILE        append stdout to FILE, created 0640 (default /dev/null)\n"
+    "  -e, --stderr=FILE        append stderr to FILE, created 0640 (default /dev/null)\n"
+    "      --syslog[=FACILITY.PRIORITY]\n"
+    "                           send PROGRAM's output lines to syslog (default\n"
+    "                           daemon.notice); needs --supervise\n"
+    "      --supervise          stay PROGRAM's parent: hold the pidfile, forward\n"
+    "                           signals, exit with PROGRAM's status\n"
+    "      --restart            with --supervise: restart PROGRAM when it fails\n"
+    "      --restart-delay=SECONDS      first restart delay (default 1)\n"
+    "      --restart-max-delay=SECONDS  restart delay cap (default 60)\n"
+    "      --ready=exec|fd:N|notify     when start returns (default exec)\n"
+    "      --timeout=SECONDS    how long to wait for readiness (default 60, 0: no limit)\n"
+    "      --ignore-signal=SIG  start PROGRAM with SIG ignored (repeatable)\n"
+    "      --dry-run            check everything, print the plan, start nothing\n"
+    "  -v, --verbose            say what was decided and why\n"
+    "\n"
+    "stop options:\n"
+    "  -p, --pidfile=PATH       the daemon's pidfile\n"
+    "  -s, --signal=SIG         the signal to send first (default TERM)\n"
+    "  -t, --timeout=SECONDS    how long to wait after it (default 30), then KILL\n"
+    "  -R, --retry=SCHEDULE     SIG/SECONDS/SIG/SECONDS..., or SECONDS\n"
+    "  -v, --verbose\n"
+    "\n"
+    "status options:\n"
+    "  -p, --pidfile=PATH       the daemon's pidfile\n"
+    "      --json               print one JSON object\n"
+    "\n"
+    "See daemonctx(1) for the exit status of each command.\n";
+
+int print_help(void)
+{
+    (void)fputs(help_text, stdout);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_SYSTEM;
+}
+
+int print_version(void)
+{
+    (void)printf("daemonctx %s (libdaemonctx %s)\n", DAEMONCTX_CLI_VERSION, daemonctx_version());
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_SYSTEM;
+}
