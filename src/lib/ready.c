@@ -244,6 +244,11 @@ static int write_ready_fd(int fd, daemonctx_error *err)
     return 0;
 }
 
+/* Detached, the original process waits: it is told over the channel, and
+ * the readiness source the library made (fd N's pipe, its NOTIFY_SOCKET) is
+ * dropped unused (a write to a pipe whose reader just left would kill us
+ * with SIGPIPE). Not detached, whoever started us is told as it asked: a
+ * newline on its fd N, READY=1 on its NOTIFY_SOCKET. */
 int daemonctx_ready(daemonctx *ctx, daemonctx_error *err)
 {
     dcx_clear(err);
@@ -252,9 +257,14 @@ int daemonctx_ready(daemonctx *ctx, daemonctx_error *err)
     if (ctx->report_fd >= 0) {
         int r = dcx_report_send(ctx->report_fd, DCX_REC_READY, getpid(), NULL);
         close_report(ctx);
+        if (ctx->ready_mode == DAEMONCTX_READY_FD)
+            dcx_close(ctx->ready_fd);
         if (r < 0)
             return dcx_fail(err, DAEMONCTX_STEP_REPORT, -r, "the process that started daemon PID %d is gone",
                             (int)getpid());
+        if (ctx->ready_mode == DAEMONCTX_READY_SD_NOTIFY)
+            return dcx_notify_prepare(NULL, err);
+        return dcx_notify_ready(err);
     }
     if (ctx->ready_mode == DAEMONCTX_READY_FD) {
         int r = write_ready_fd(ctx->ready_fd, err);

@@ -16,8 +16,12 @@
  *   raise:SIG           die of signal SIG (default action)
  *   print               "out-line" on stdout, "err-line" on stderr
  *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits
+ *   gate:FD             read one byte (or EOF) from FD
+ *   first:PATH          the first run (no PATH yet) creates PATH and goes on;
+ *                       a later run stops here and waits for signals
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -126,6 +130,15 @@ int main(int argc, char **argv)
                 say(x, "child");
                 pause_forever();
             }
+        } else if (sscanf(a, "gate:%d", &x) == 1) {
+            char c;
+            while (read(x, &c, 1) < 0 && errno == EINTR)
+                ;
+        } else if (strncmp(a, "first:", 6) == 0) {
+            int fd = open(a + 6, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0)
+                break;
+            close(fd);
         } else {
             fprintf(stderr, "dcx-cli-prog: unknown action %s\n", a);
             _exit(99);

@@ -412,6 +412,40 @@ TU_TEST(cli_restart_default_first_delay_is_one_second)
     TU_ASSERT_MSG(gap >= 980 && gap < 2500, "first restart after %lld ms", (long long)gap);
 }
 
+/* Each restarted PROGRAM is awaited as the first one was: a run that does
+ * not become ready within --timeout is killed and counts as a failure, so
+ * the supervisor starts it again. The first run (no marker yet) is ready and
+ * exits 1; the later ones stop before saying ready. */
+TU_TEST(cli_restart_waits_for_readiness_on_every_run)
+{
+    const char *dir = tu_tmpdir();
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    tu_cmd c;
+    supervise_cmd(&c, pf);
+    tu_cmd_arg(&c, "--restart");
+    tu_cmd_arg(&c, "--restart-delay=0.1");
+    tu_cmd_arg(&c, "--ready=fd:6");
+    tu_cmd_arg(&c, "--timeout=0.5");
+    program(&c);
+    tu_cmd_arg(&c, "event:%d:start", EVENT_FD);
+    tu_cmd_arg(&c, "first:%s/marker", dir);
+    tu_cmd_arg(&c, "ready-fd:6");
+    tu_cmd_arg(&c, "event:%d:ready", EVENT_FD);
+    tu_cmd_arg(&c, "exit:1");
+    tu_proc *p = tu_spawn(&c);
+    cli_result r = cli_finish(p, tu_now_ms());
+    expect_success(&r);
+    pid_t first = expect_event(p, "start");
+    TU_ASSERT_INT_EQ(expect_event(p, "ready"), first);
+    pid_t second = expect_event(p, "start");
+    TU_ASSERT_INT_NE(second, first);
+    /* never ready: killed at its timeout, then started again */
+    pid_t third = expect_event(p, "start");
+    TU_ASSERT_INT_NE(third, second);
+    TU_ASSERT_MSG(!tu_alive(second), "the run that was never ready (PID %d) still runs", (int)second);
+    TU_ASSERT(tu_alive(pidfile_pid(pf)));
+}
+
 TU_TEST(cli_restart_not_on_exit_78)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());

@@ -27,7 +27,7 @@
  *   --stdin-fd=N --stdout-fd=N --stderr-fd=N   (-1: /dev/null)
  *   --signal=SIG:ignore|default|terminate|handler|unchanged
  *   --clear-signal-map
- *   --ready-mode=notify|open  --timeout-ms=N  --parent-returns
+ *   --ready-mode=open|notify|fd:N|sd-notify  --timeout-ms=N  --parent-returns
  *   --start-gate-fd=N        read one byte (or EOF) from N before anything
  *   --print-decision         "decision D REASON" before open
  *   --print-workdir          "workdir PATH" before open
@@ -439,11 +439,20 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--clear-signal-map") == 0) {
             SETTER("clear_signal_map", daemonctx_clear_signal_map(g_ctx));
         } else if (OPT("--ready-mode")) {
-            notify = strcmp(v, "notify") == 0;
-            if (!notify && strcmp(v, "open") != 0)
+            enum daemonctx_ready_mode mode = DAEMONCTX_READY_OPEN;
+            if (strncmp(v, "fd:", 3) == 0) {
+                mode = DAEMONCTX_READY_FD;
+                SETTER("ready_fd", daemonctx_set_ready_fd(g_ctx, (int)parse_long(v + 3, 10, a)));
+            } else if (strcmp(v, "sd-notify") == 0) {
+                mode = DAEMONCTX_READY_SD_NOTIFY;
+            } else if (strcmp(v, "notify") == 0) {
+                mode = DAEMONCTX_READY_NOTIFY;
+            } else if (strcmp(v, "open") != 0) {
                 usage(a);
-            SETTER("ready_mode",
-                   daemonctx_set_ready_mode(g_ctx, notify ? DAEMONCTX_READY_NOTIFY : DAEMONCTX_READY_OPEN));
+            }
+            /* Every mode but open: the daemon says when it is ready. */
+            notify = mode != DAEMONCTX_READY_OPEN;
+            SETTER("ready_mode", daemonctx_set_ready_mode(g_ctx, mode));
         } else if (OPT("--timeout-ms")) {
             SETTER("timeout_ms", daemonctx_set_timeout_ms(g_ctx, (unsigned int)parse_long(v, 10, a)));
         } else if (strcmp(a, "--parent-returns") == 0) {
