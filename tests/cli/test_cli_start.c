@@ -535,6 +535,35 @@ TU_TEST(cli_start_dry_run_checks_and_starts_nothing)
     expect_nothing_left(pf);
 }
 
+/* Under systemd every ExecStart's parent is PID 1: with INVOCATION_ID and no
+ * NOTIFY_SOCKET (Type=forking) --detach=auto forks; under another init
+ * (inittab, a container's shell) it does not. */
+static const char *dry_run_under_init(const char *env)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    start_cmd(&c, pf);
+    c.pidns = TU_PIDNS_PARENT_INIT;
+    if (env)
+        tu_cmd_env(&c, env);
+    tu_cmd_arg(&c, "--dry-run");
+    program(&c);
+    cli_result r = cli_run(&c);
+    expect_success(&r);
+    return r.out;
+}
+
+TU_TEST(cli_start_auto_forks_under_systemd_type_forking_although_the_parent_is_init)
+{
+    const char *out = dry_run_under_init("INVOCATION_ID=0123456789abcdef0123456789abcdef");
+    TU_ASSERT_CONTAINS(out, "detach: yes (started by systemd without NOTIFY_SOCKET (Type=forking): double fork)");
+}
+
+TU_TEST(cli_start_auto_does_not_fork_under_another_init)
+{
+    TU_ASSERT_CONTAINS(dry_run_under_init(NULL), "detach: no (the parent is init: already detached, no fork)");
+}
+
 TU_TEST(cli_start_dry_run_reports_held_pidfile)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
