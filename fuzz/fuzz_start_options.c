@@ -1,5 +1,5 @@
 /*
- * fuzz_start_options - `daemonctx start`'s command line, parse_start_options
+ * fuzz_start_options - the command line of `daemonctx start` and `run`, parse_start_options
  * (src/cli/options.c), fed NUL-separated arguments.
  *
  * Properties: it returns 0, 1 (help), -1 (usage error) or -2; on success the
@@ -17,11 +17,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    /* The first byte picks the command: `start` or `run` (the same parser). */
+    bool run = size > 0 && (data[0] & 1);
     fuzz_argv a;
-    if (fuzz_argv_make(&a, "start", data, size) < 0)
+    if (fuzz_argv_make(&a, run ? "run" : "start", data + (size > 0), size - (size > 0)) < 0)
         return 0;
     struct start_opts o;
-    int r = parse_start_options(a.argc, a.argv, &o);
+    int r = parse_start_options(a.argc, a.argv, &o, run);
     if (r < -2 || r > 1)
         abort();
     if (r == 0) {
@@ -40,7 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (o.restart_max_ms < o.restart_delay_ms || o.restart_delay_ms == 0)
             abort();
-        if ((o.syslog || o.restart) && !o.supervise)
+        if ((o.syslog || o.restart || o.log_timestamps) && !o.supervise)
+            abort();
+        if (o.run != run || (run && !o.supervise) || (!run && (o.signal_group || o.subreaper)))
             abort();
         if (sigismember(&o.ignore, SIGKILL) == 1 || sigismember(&o.ignore, SIGSTOP) == 1)
             abort();

@@ -70,6 +70,11 @@ struct start_opts {
     unsigned timeout_ms; /* 0: no limit */
     bool dry_run;
     bool verbose;
+    bool run;           /* `run`: PROGRAM in the foreground, we its supervisor */
+    bool signal_group;  /* run --signal-group: signals go to PROGRAM's process group */
+    bool subreaper;     /* run --subreaper */
+    unsigned grace_ms;  /* run --grace: leftovers get SIGTERM, then SIGKILL */
+    bool log_timestamps;
     sigset_t ignore; /* --ignore-signal */
     char **argv;     /* PROGRAM ARG... */
 };
@@ -85,6 +90,7 @@ struct launch {
     char *program;  /* what to pass to execve, inside the new root */
     int stdio_fd[3];
     bool stdio_created[3]; /* this start created the output file */
+    char *log_path[3];     /* the output files' absolute paths, for reopening */
     int syslog_fd;  /* connected to /dev/log, or -1 */
     int lock_fd;    /* where PROGRAM inherits the pidfile lock, or -1 */
     int err_fd;     /* the invoker's stderr, for errors after the library redirected it; or -1 */
@@ -92,7 +98,8 @@ struct launch {
     bool forks;
     const char *detach_reason;
     daemonctx_pidfile *pidfile;
-    daemonctx *ctx;
+    daemonctx *ctx;         /* the daemon's (the supervisor's when supervising) */
+    daemonctx *program_ctx; /* PROGRAM's, made by a supervisor; NULL */
 };
 
 /* diag.c: the one-line messages every command prints. */
@@ -116,7 +123,7 @@ int parse_signal(const char *s, int *signo);
 int parse_syslog(const char *s, int *priority);
 
 /* options.c */
-int parse_start_options(int argc, char **argv, struct start_opts *o);
+int parse_start_options(int argc, char **argv, struct start_opts *o, bool run);
 
 /* resolve.c: checks done before forking, so failures are reported at once. */
 int resolve_identity(const struct start_opts *o, struct launch *l);
@@ -129,9 +136,16 @@ int open_stdio_files(const struct start_opts *o, struct launch *l);
 int check_stdio_files(const struct start_opts *o);
 char *join_path(const char *a, const char *b);
 
-/* start.c, plan.c */
+/* start.c, run.c, plan.c */
 int cmd_start(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+/* `start` and `run` alike: parse, check, launch; the exit code. */
+int launch_command(int argc, char **argv, bool run);
+void run_defaults(struct start_opts *o);
 void print_plan(const struct start_opts *o, const struct launch *l);
+
+/* control.c */
+int cmd_reopen(int argc, char **argv);
 
 /* exec.c: the last steps before PROGRAM runs (async-signal-safe). */
 int exit_code_for(const daemonctx_error *err);
@@ -144,17 +158,55 @@ struct program_start {
 };
 int prepare_program(void *arg, daemonctx_error *err);
 
+/* program.c: PROGRAM under a supervisor, in a child the library gives its
+ * context. */
+int program_signal_map(daemonctx *ctx, const sigset_t *ignore);
+int program_settings(const struct start_opts *o, const struct launch *l, daemonctx *ctx);
+int program_context(const struct start_opts *o, struct launch *l);
+struct program_run {
+    const struct start_opts *o;
+    daemonctx *ctx; /* PROGRAM's context */
+    const char *program;
+    char **argv;
+    char **envp;
+    const struct dcx_ready *source;
+    int std[3];     /* PROGRAM's stdin, stdout, stderr: an fd, or -1 for /dev/null */
+    bool own_group; /* PROGRAM leads a process group of its own */
+    int report;
+};
+/* PROGRAM started: its PID; or -1 with ERR (the child reaped). */
+pid_t program_spawn(struct program_run *run, daemonctx_error *err);
+
 /* supervise.c */
 void supervise(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
 
+/* log.c: PROGRAM's output lines, to a file the supervisor owns or syslog. */
+enum sink_kind { SINK_FILE, SINK_SYSLOG };
+struct log_sink {
+    enum sink_kind kind;
+    int fd;           /* SINK_FILE: 1 or 2, the supervisor's own stream; SINK_SYSLOG: the socket */
+    int also;         /* SINK_FILE: 2 when stdout and stderr are the same file; -1 */
+    const char *path; /* SINK_FILE: reopened by this path */
+    int priority;     /* SINK_SYSLOG */
+    const char *ident;
+    bool timestamps;
+};
+#define LOG_LINE_MAX 16384
+struct log_stream {
+    int fd; /* the read end of PROGRAM's pipe; -1 */
+    const struct log_sink *sink;
+    size_t len;
+    char *buf; /* LOG_LINE_MAX bytes */
+};
+int log_open_file(const char *path, bool *created);
+/* The pipe is readable: every whole line out. 1 at EOF (the caller closes). */
+int log_pump(struct log_stream *ls, pid_t pid);
+/* 0, or -1 with WHY: still writing to the old file. */
+int log_reopen(const struct log_sink *sink, char *why, size_t size);
+
 /* syslog.c */
 int syslog_connect(void);
-struct log_stream {
-    int fd;
-    size_t len;
-    char buf[1024];
-};
-int syslog_pump(int sock, struct log_stream *ls, int priority, const char *ident, pid_t pid);
+void syslog_send_line(int sock, int priority, const char *ident, pid_t pid, const char *line, size_t len);
 
 /* stop.c, status.c */
 int cmd_stop(int argc, char **argv);

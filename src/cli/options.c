@@ -21,6 +21,10 @@ enum {
     OPT_TIMEOUT,
     OPT_DRY_RUN,
     OPT_IGNORE_SIGNAL,
+    OPT_LOG_TIMESTAMPS,
+    OPT_SIGNAL_GROUP,
+    OPT_SUBREAPER,
+    OPT_GRACE,
     OPT_HELP
 };
 
@@ -46,6 +50,10 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"ignore-signal", required_argument, NULL, OPT_IGNORE_SIGNAL},
+    {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
+    {"signal-group", no_argument, NULL, OPT_SIGNAL_GROUP},
+    {"subreaper", no_argument, NULL, OPT_SUBREAPER},
+    {"grace", required_argument, NULL, OPT_GRACE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -91,9 +99,34 @@ static bool keeps(const struct start_opts *o, int fd)
     return false;
 }
 
+/* The options that belong to one command only. */
+static int check_command(const struct start_opts *o, const bool *given)
+{
+    static const struct {
+        const char *name;
+        int opt;
+        bool run; /* an option of run (else of start) */
+    } only[] = {
+        {"--detach", OPT_DETACH, false},       {"--supervise", OPT_SUPERVISE, false},
+        {"--signal-group", OPT_SIGNAL_GROUP, true}, {"--subreaper", OPT_SUBREAPER, true},
+        {"--grace", OPT_GRACE, true},
+    };
+    for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+        if (given[only[i].opt - OPT_ALLOW_CORE] && only[i].run != o->run) {
+            usage_error("%s is an option of %s, not of %s%s", only[i].name, only[i].run ? "run" : "start",
+                        o->run ? "run" : "start", o->run && only[i].opt == OPT_SUPERVISE ? " (run supervises)" : "");
+            return -1;
+        }
+    return 0;
+}
+
 /* Combinations that cannot work, refused before anything is touched. */
 static int check_combinations(const struct start_opts *o)
 {
+    if (o->log_timestamps && !o->supervise) {
+        usage_error("--log-timestamps needs --supervise (the supervisor writes PROGRAM's output lines)");
+        return -1;
+    }
     if (o->syslog && !o->supervise) {
         usage_error("--syslog needs --supervise (the supervisor reads PROGRAM's output)");
         return -1;
@@ -130,12 +163,15 @@ static int check_combinations(const struct start_opts *o)
 }
 
 /* Returns 0, -1 after a usage error was printed, -2 after another error,
- * or 1 when --help was printed. */
-int parse_start_options(int argc, char **argv, struct start_opts *o)
+ * or 1 when --help was printed. RUN: the options of `run`. */
+int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
 {
     long n;
     int signo;
+    bool given[OPT_HELP - OPT_ALLOW_CORE + 1] = {false};
     memset(o, 0, sizeof *o);
+    o->run = o->supervise = run;
+    o->grace_ms = 5000;
     o->umask = 022;
     o->detach = DAEMONCTX_DETACH_AUTO;
     o->timeout_ms = 60000;
@@ -158,6 +194,8 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
         int c = getopt_long(argc, argv, "+:p:d:r:m:u:g:k:i:o:e:v", long_options, &index);
         if (c == -1)
             break;
+        if (c >= OPT_ALLOW_CORE && c <= OPT_HELP)
+            given[c - OPT_ALLOW_CORE] = true;
         switch (c) {
         case 'p':
             o->pidfile = optarg;
@@ -243,6 +281,19 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
                 return bad_value(c, index, optarg, "a signal that can be ignored, e.g. HUP");
             (void)sigaddset(&o->ignore, signo);
             break;
+        case OPT_LOG_TIMESTAMPS:
+            o->log_timestamps = true;
+            break;
+        case OPT_SIGNAL_GROUP:
+            o->signal_group = true;
+            break;
+        case OPT_SUBREAPER:
+            o->subreaper = true;
+            break;
+        case OPT_GRACE:
+            if (parse_seconds(optarg, &o->grace_ms) < 0)
+                return bad_value(c, index, optarg, "a number of seconds");
+            break;
         case 'v':
             o->verbose = true;
             break;
@@ -253,8 +304,10 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             return -1;
         }
     }
+    if (check_command(o, given) < 0)
+        return -1;
     if (optind >= argc) {
-        usage_error("start needs a PROGRAM to run");
+        usage_error("%s needs a PROGRAM to run", run ? "run" : "start");
         return -1;
     }
     if (!*argv[optind]) {

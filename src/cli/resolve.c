@@ -274,33 +274,14 @@ int resolve_program(const struct start_opts *o, struct launch *l)
 
 static const char *const stream_names[3] = {"stdin", "stdout", "stderr"};
 
-/* Output files are created 0640 whatever our umask: a log readable by the
- * world is a leak, one unreadable by its group a nuisance. */
-static int open_output(const char *path, bool *created)
+static char *absolute(const char *path)
 {
-    int fd;
-    *created = false;
-    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY;
-    do
-        fd = open(path, flags | O_CREAT | O_EXCL, 0640);
-    while (fd < 0 && errno == EINTR);
-    if (fd >= 0) {
-        *created = true;
-        if (fchmod(fd, 0640) < 0) {
-            int e = errno;
-            dcx_close(fd);
-            (void)unlink(path);
-            errno = e;
-            return -1;
-        }
-        return fd;
-    }
-    if (errno != EEXIST)
-        return -1;
-    do
-        fd = open(path, flags);
-    while (fd < 0 && errno == EINTR);
-    return fd;
+    if (path[0] == '/')
+        return strdup(path);
+    char *here = getcwd(NULL, 0);
+    char *abs = here ? join_path(here, path) : NULL;
+    free(here);
+    return abs;
 }
 
 int open_stdio_files(const struct start_opts *o, struct launch *l)
@@ -315,13 +296,18 @@ int open_stdio_files(const struct start_opts *o, struct launch *l)
                 fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
             while (fd < 0 && errno == EINTR);
         } else {
-            fd = open_output(path, &l->stdio_created[i]);
+            fd = log_open_file(path, &l->stdio_created[i]);
         }
         if (fd < 0) {
             print_error("cannot open %s file '%s': %s", stream_names[i], path, strerror(errno));
             return EXIT_FILE;
         }
         l->stdio_fd[i] = fd;
+        /* A supervisor reopens it by path, from "/". */
+        if (i > 0 && !(l->log_path[i] = absolute(path))) {
+            print_error("cannot resolve %s file '%s': %s", stream_names[i], path, strerror(errno));
+            return EXIT_FILE;
+        }
     }
     return 0;
 }

@@ -1,10 +1,13 @@
-/* `daemonctx start`: check everything that can be checked, daemonize with the
- * library, and report success only once PROGRAM runs and is ready.
+/* `daemonctx start` (and what `run` shares with it, run.c): check everything
+ * that can be checked, daemonize with the library, and report success only
+ * once PROGRAM runs and is ready.
  *
  * The library makes the daemon, waits for its readiness (the exec, fd N or
  * sd_notify) and returns the failure of any step; this file configures it
- * and maps its result to the exit-code table (exec.c). With --supervise the
- * daemon is the supervisor (supervise.c), which runs PROGRAM.
+ * and maps its result to the exit-code table (exec.c). With --supervise (and
+ * in `run`) the daemon is the supervisor (supervise.c), which keeps its own
+ * identity and runs PROGRAM in the context the options ask for
+ * (program.c).
  *
  * Without --supervise, the pidfile lock goes to PROGRAM on the lowest fd >= 3
  * that is neither a --keep-fd nor N (so usually fd 3), reserved before
@@ -29,7 +32,7 @@
  * explicit --detach is said in the user's words. */
 static void decide_detach(const struct start_opts *o, struct launch *l)
 {
-    (void)daemonctx_set_detach_process(l->ctx, o->detach);
+    (void)daemonctx_set_detach_process(l->ctx, o->run ? DAEMONCTX_DETACH_NO : o->detach);
     l->forks = daemonctx_detach_decision(l->ctx, &l->detach_reason) == 1;
     if (o->detach != DAEMONCTX_DETACH_AUTO)
         l->detach_reason = l->forks ? "--detach=yes: double fork" : "--detach=no: no fork";
@@ -105,25 +108,6 @@ static int preserve_fds(const struct start_opts *o, struct launch *l)
     return r;
 }
 
-/* PROGRAM's dispositions as the library's signal map, which the daemon
- * applies in its one pass over the signals: every one at its default but
- * those the user asked to ignore (an inherited SIG_IGN would survive exec).
- * The C library's own real-time signals, below SIGRTMIN, are not ours. */
-static int program_signal_map(daemonctx *ctx, const sigset_t *ignore)
-{
-    for (int signo = 1; signo < NSIG; signo++) {
-        if (signo == SIGKILL || signo == SIGSTOP || (signo >= 32 && signo < SIGRTMIN))
-            continue;
-        int r = daemonctx_set_signal(ctx, signo,
-                                     sigismember(ignore, signo) == 1 ? DAEMONCTX_SIGNAL_IGNORE
-                                                                     : DAEMONCTX_SIGNAL_DEFAULT,
-                                     NULL);
-        if (r < 0)
-            return r;
-    }
-    return 0;
-}
-
 /* When the library lets us go. A supervisor says so itself (daemonctx_ready)
  * once PROGRAM is ready; a daemon that is PROGRAM is ready once exec'd, or as
  * --ready says. */
@@ -140,41 +124,37 @@ static int configure_readiness(const struct start_opts *o, daemonctx *ctx)
     return r;
 }
 
+/* A standard stream of ours PROGRAM's supervisor keeps (`run` inherits
+ * them): -1 (/dev/null) when it is closed. */
+static int inherited(int fd)
+{
+    return fcntl(fd, F_GETFD) < 0 ? -1 : fd;
+}
+
+/* The daemon's context: PROGRAM's own settings when the daemon is PROGRAM;
+ * the supervisor's, which keeps its identity, when it supervises. */
 static int configure(const struct start_opts *o, struct launch *l)
 {
     daemonctx *ctx = l->ctx;
-    /* The library takes the working directory as seen from outside the jail
-     * and strips the chroot prefix itself. */
-    char *wd = l->root ? join_path(l->root, l->cwd) : NULL;
-    int r = l->root && !wd ? -ENOMEM : 0;
-#define SET(call)                                                                                                  \
-    do {                                                                                                           \
-        if (r >= 0)                                                                                                \
-            r = (call);                                                                                            \
-    } while (0)
-    SET(daemonctx_set_chroot_directory(ctx, l->root));
-    SET(daemonctx_set_working_directory(ctx, wd ? wd : l->cwd));
-    SET(daemonctx_set_umask(ctx, o->umask));
-    if (l->set_uid)
-        SET(daemonctx_set_uid(ctx, l->uid));
-    if (l->set_gid)
-        SET(daemonctx_set_gid(ctx, l->gid));
-    SET(daemonctx_set_prevent_core(ctx, !o->allow_core));
-    SET(preserve_fds(o, l));
-    SET(daemonctx_set_pidfile(ctx, l->pidfile));
-    SET(daemonctx_set_stdin(ctx, l->stdio_fd[0]));
-    SET(daemonctx_set_stdout(ctx, l->stdio_fd[1]));
-    SET(daemonctx_set_stderr(ctx, l->stdio_fd[2]));
-    /* The supervisor handles its signals itself; PROGRAM gets its own. */
-    SET(daemonctx_clear_signal_map(ctx));
-    if (!o->supervise)
-        SET(program_signal_map(ctx, &o->ignore));
-    SET(configure_readiness(o, ctx));
-    SET(daemonctx_set_parent_returns(ctx, true));
-#undef SET
-    free(wd);
+    int r = o->supervise ? daemonctx_set_umask(ctx, o->umask) : program_settings(o, l, ctx);
+    for (int i = 0; r >= 0 && i < 3; i++) {
+        int fd = l->stdio_fd[i] >= 0 ? l->stdio_fd[i] : o->run ? inherited(i) : -1;
+        r = i == 0 ? daemonctx_set_stdin(ctx, fd) : i == 1 ? daemonctx_set_stdout(ctx, fd) : daemonctx_set_stderr(ctx, fd);
+    }
+    if (r >= 0 && o->supervise)
+        r = daemonctx_clear_signal_map(ctx);
+    if (r >= 0)
+        r = preserve_fds(o, l);
+    if (r >= 0)
+        r = daemonctx_set_pidfile(ctx, l->pidfile);
+    if (r >= 0)
+        r = configure_readiness(o, ctx);
+    if (r >= 0)
+        r = daemonctx_set_parent_returns(ctx, true);
+    if (r >= 0 && o->supervise)
+        r = program_context(o, l);
     if (r < 0) {
-        const daemonctx_error *e = daemonctx_last_error(ctx);
+        const daemonctx_error *e = daemonctx_last_error(l->program_ctx && r != -ENOMEM ? l->program_ctx : ctx);
         print_error("%s", e->errnum ? e->message : strerror(-r));
         return EXIT_USAGE;
     }
@@ -342,7 +322,7 @@ static int daemonize(const struct start_opts *o, struct launch *l)
     return EXIT_OK;
 }
 
-static int start(const struct start_opts *o, struct launch *l)
+static int launch(const struct start_opts *o, struct launch *l)
 {
     int r;
     l->ctx = daemonctx_new();
@@ -351,7 +331,8 @@ static int start(const struct start_opts *o, struct launch *l)
         return EXIT_SYSTEM;
     }
     decide_detach(o, l);
-    print_verbose(o->verbose, "%s", l->detach_reason);
+    if (!o->run)
+        print_verbose(o->verbose, "%s", l->detach_reason);
     if ((r = check_keep_fds(o)) || (!o->dry_run && (r = reserve_fds(o, l))) || (r = resolve_identity(o, l)) ||
         (r = resolve_directories(o, l)) || (r = resolve_program(o, l)))
         return r;
@@ -368,7 +349,7 @@ static int start(const struct start_opts *o, struct launch *l)
     return daemonize(o, l);
 }
 
-int cmd_start(int argc, char **argv)
+int launch_command(int argc, char **argv, bool run)
 {
     struct start_opts o;
     struct launch l;
@@ -376,8 +357,10 @@ int cmd_start(int argc, char **argv)
     l.stdio_fd[0] = l.stdio_fd[1] = l.stdio_fd[2] = -1;
     l.syslog_fd = l.lock_fd = l.err_fd = -1;
 
-    int r = parse_start_options(argc, argv, &o);
-    r = r == 0 ? start(&o, &l) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
+    int r = parse_start_options(argc, argv, &o, run);
+    if (r == 0 && run)
+        run_defaults(&o);
+    r = r == 0 ? launch(&o, &l) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
     if (r != EXIT_OK)
         remove_created_outputs(&o, &l);
 
@@ -385,10 +368,18 @@ int cmd_start(int argc, char **argv)
      * was abandoned by a successful open() or cleaned up by a failed one, so
      * freeing it removes nothing. Fds go with exit. */
     daemonctx_free(l.ctx);
+    daemonctx_free(l.program_ctx);
     daemonctx_pidfile_free(l.pidfile);
     free(l.root);
     free(l.cwd);
     free(l.program);
+    for (int i = 0; i < 3; i++)
+        free(l.log_path[i]);
     free(o.keep_fds);
     return l.die_signal ? die_of(l.die_signal) : r;
+}
+
+int cmd_start(int argc, char **argv)
+{
+    return launch_command(argc, argv, false);
 }

@@ -1,16 +1,17 @@
-/* --supervise: the daemon stays PROGRAM's parent.
+/* The supervisor (`start --supervise`, `run`): it stays PROGRAM's parent.
  *
  * It is what the pidfile names and it holds the lock (PROGRAM can neither drop
  * nor leak it); it forwards every catchable signal to PROGRAM, waits for each
  * run's readiness with the library's readiness sources (the first lets the
- * invoker go: daemonctx_ready), removes the pidfile when PROGRAM ends and
- * exits with PROGRAM's status (dying of the same signal when PROGRAM was
- * killed). With --restart it starts PROGRAM again after an abnormal end, or a
- * run not ready in time, with an exponential back-off.
+ * invoker go, or tells NOTIFY_SOCKET: daemonctx_ready), writes PROGRAM's
+ * output lines to the files it owns or to syslog, removes the pidfile when
+ * PROGRAM ends and ends the way PROGRAM did. With --restart it starts
+ * PROGRAM again after an abnormal end, or a run not ready in time, with an
+ * exponential back-off.
  *
  * One poll() loop over a signalfd, PROGRAM's watch (a pidfd, or SIGCHLD
- * without pidfds), the readiness source and the --syslog pipes: no signal
- * handlers, no SIGCHLD races, no sleeping. */
+ * without pidfds), the readiness source, PROGRAM's output pipes and the
+ * control socket: no signal handlers, no SIGCHLD races, no sleeping. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "supervise.h"
 
 extern char **environ;
 
@@ -33,36 +34,6 @@ extern char **environ;
 #define EXIT_NO_RESTART 78
 /* Uptime after which PROGRAM counts as healthy and the back-off starts over. */
 #define HEALTHY_UPTIME_MS 10000
-
-struct supervisor {
-    const struct start_opts *o;
-    struct launch *l;
-    const char *ident; /* PROGRAM's name, for syslog and messages */
-    char **envp;
-    int sigfd;
-    struct dcx_ready source; /* --ready=fd:N: a pipe per run; notify: one socket */
-    struct log_stream out, err;
-    pid_t child;
-    struct dcx_watch watch; /* PROGRAM's, while child is not 0 */
-    long long started_ms;
-    long long ready_by; /* this run's readiness deadline; -1: none */
-    bool run_ready;     /* this run of PROGRAM is ready */
-    bool announced;     /* the first readiness was told: the invoker is gone */
-    bool stopping;
-    unsigned next_delay_ms;
-    long long restart_at; /* -1: no restart pending */
-};
-
-/* The signals passed on to PROGRAM: all catchable ones but SIGCHLD (ours) and
- * those the kernel raises on a fault, which must keep killing the supervisor
- * if it ever faults. */
-static void forwarded_set(sigset_t *set)
-{
-    static const int own[] = {SIGCHLD, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-    (void)sigfillset(set);
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-        (void)sigdelset(set, own[i]);
-}
 
 /* Fail before the first readiness: tell the invoker (or, not detached,
  * print), exit; exit() removes the pidfile. */
@@ -73,9 +44,7 @@ static void fail_with(struct supervisor *s, const daemonctx_error *err)
     exit(exit_code_for(err));
 }
 
-static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5), noreturn));
-static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
+void supervisor_fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
 {
     daemonctx_error err;
     va_list ap;
@@ -88,116 +57,65 @@ static void fail(struct supervisor *s, enum daemonctx_step step, int errnum, con
     fail_with(s, &err);
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
-static void child_exec(const struct supervisor *s, pid_t parent, int report, const int out[2], const int err[2])
+/* PROGRAM's output goes to a pipe of ours for each stream with a sink. */
+static int output_pipes(struct supervisor *s)
 {
-    const struct start_opts *o = s->o;
-    int e = 0;
-    /* PROGRAM must not outlive a supervisor killed with SIGKILL: nobody would
-     * hold its lock any more. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
-        e = errno ? errno : ESRCH;
-    /* Its own process group, so that a failed start can kill all it forked. */
-    if (!e && setpgid(0, 0) < 0)
-        e = errno;
-    if (!e && out[1] >= 0 && (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0))
-        e = errno;
-    if (!e)
-        e = -dcx_ready_child_setup(&s->source);
-    if (!e)
-        e = -reset_signals(&o->ignore);
-    if (!e) {
-        execve(s->l->program, o->argv, s->envp);
-        e = errno;
-    }
-    ssize_t n;
-    do
-        n = write(report, &e, sizeof e);
-    while (n < 0 && errno == EINTR);
-    _exit(EXIT_NOTFOUND);
-}
-
-/* The pipes of one run: the exec report, --syslog's output, --ready=fd:N's.
- * None lands on 0-2 (open in the supervisor) or on N (reserved). */
-static int make_pipes(struct supervisor *s, int report[2], int out[2], int err[2])
-{
-    daemonctx_error e;
-    if (pipe2(report, O_CLOEXEC) < 0)
-        return -errno;
-    if (s->l->syslog_fd >= 0 && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0))
-        return -errno;
-    if (s->o->ready == READY_FD) {
-        dcx_ready_close(&s->source);
-        int r = dcx_ready_open(&s->source, DCX_READY_FD, s->o->ready_fd, &e);
-        if (r < 0)
-            return r;
+    for (int i = 0; i < 2; i++) {
+        struct log_stream *ls = &s->streams[i];
+        dcx_close(ls->fd); /* a previous run's: only its orphans could still write */
+        ls->fd = -1;
+        ls->len = 0;
+        s->run.std[i + 1] = i + 1;
+        if (!ls->sink)
+            continue;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+            return -errno;
+        ls->fd = p[0];
+        s->run.std[i + 1] = p[1];
+        (void)fcntl(ls->fd, F_SETFL, O_NONBLOCK);
     }
     return 0;
 }
 
-/* After the fork: our ends only, and PROGRAM watched. */
-static void adopt(struct supervisor *s, pid_t pid, const int out[2], const int err[2])
+static void close_child_ends(struct supervisor *s)
 {
-    dcx_close(out[1]);
-    dcx_close(err[1]);
+    for (int i = 1; i < 3; i++)
+        if (s->run.std[i] > 2)
+            dcx_close(s->run.std[i]);
     dcx_ready_forget_child_end(&s->source);
-    int r = dcx_watch_open(&s->watch, pid);
+}
+
+/* Start PROGRAM: 0, or -1 with ERR (nothing runs). */
+static int spawn(struct supervisor *s, daemonctx_error *err)
+{
+    int r = output_pipes(s);
+    if (r >= 0 && s->o->ready == READY_FD) {
+        dcx_ready_close(&s->source);
+        r = dcx_ready_open(&s->source, DCX_READY_FD, s->o->ready_fd, err);
+    } else if (r < 0) {
+        daemon_error(err, DAEMONCTX_STEP_PIPE, -r, "cannot create the pipes for PROGRAM's output");
+    }
+    pid_t pid = r < 0 ? -1 : program_spawn(&s->run, err);
+    close_child_ends(s);
+    if (pid < 0)
+        return -1;
+    r = dcx_watch_open(&s->watch, pid);
     if (r < 0) { /* unsupervised, it must not run */
         siginfo_t si;
         dcx_watch_kill(&s->watch, &si);
-        fail(s, DAEMONCTX_STEP_WAIT, -r, "cannot watch program '%s' (PID %d): %s", s->o->argv[0], (int)pid,
-             strerror(-r));
+        daemon_error(err, DAEMONCTX_STEP_WAIT, -r, "cannot watch PROGRAM");
+        return -1;
     }
     if (s->watch.no_pidfd && s->started_ms == 0)
         print_verbose(s->o->verbose, "no pidfd (%s): watching PID %d through SIGCHLD", strerror(s->watch.no_pidfd),
                       (int)pid);
     s->child = s->source.main_pid = pid;
-    s->out.fd = out[0];
-    s->err.fd = err[0];
-    s->out.len = s->err.len = 0;
-    if (s->out.fd >= 0) {
-        (void)fcntl(s->out.fd, F_SETFL, O_NONBLOCK);
-        (void)fcntl(s->err.fd, F_SETFL, O_NONBLOCK);
-    }
-}
-
-/* Start PROGRAM. Returns 0, or -errno when it could not be started (a failed
- * exec gives its errno; the child was reaped). */
-static int spawn(struct supervisor *s)
-{
-    int report[2], out[2] = {-1, -1}, err[2] = {-1, -1};
-    /* A previous run's output pipes: only its orphans could still write. */
-    dcx_close(s->out.fd);
-    dcx_close(s->err.fd);
-    s->out.fd = s->err.fd = -1;
-    int r = make_pipes(s, report, out, err);
-    if (r < 0)
-        return r;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0)
-        child_exec(s, parent, report[1], out, err);
-    dcx_close(report[1]);
-    adopt(s, pid, out, err);
-    /* EOF: the exec succeeded (the pipe is close-on-exec). */
-    int e = 0;
-    ssize_t n;
-    do
-        n = read(report[0], &e, sizeof e);
-    while (n < 0 && errno == EINTR);
-    dcx_close(report[0]);
+    s->group = s->run.own_group ? pid : 0;
     s->started_ms = dcx_now_ms();
     s->run_ready = s->o->ready == READY_EXEC;
     s->ready_by = s->run_ready ? -1 : dcx_deadline_after(s->o->timeout_ms);
-    if (n <= 0)
-        return 0;
-    siginfo_t si;
-    (void)dcx_watch_reap(&s->watch, &si);
-    dcx_watch_close(&s->watch);
-    s->child = 0;
-    return -e;
+    return 0;
 }
 
 /* This run is ready; the first time, the invoker goes, and a service manager
@@ -214,11 +132,14 @@ static void run_is_ready(struct supervisor *s)
     (void)daemonctx_ready(s->l->ctx, &err);
 }
 
-/* PROGRAM ended with SI: end the same way. Exit code through exit() (which
- * removes the pidfile), a signal through the library's terminate action. */
+/* PROGRAM ended with SI, for good: end the same way. `start`: its exit code
+ * through exit() (which removes the pidfile), a signal through the library's
+ * terminate action; `run`: init.c. */
 static void finish(struct supervisor *s, const siginfo_t *si) __attribute__((noreturn));
 static void finish(struct supervisor *s, const siginfo_t *si)
 {
+    if (s->o->run)
+        init_exit(s, si);
     if (si->si_code == CLD_EXITED)
         exit(si->si_status);
     /* Die of the signal, but without dumping the supervisor's core. */
@@ -229,13 +150,13 @@ static void finish(struct supervisor *s, const siginfo_t *si)
 
 static void drain_logs(struct supervisor *s)
 {
-    struct log_stream *streams[2] = {&s->out, &s->err};
-    for (int i = 0; i < 2; i++)
-        if (streams[i]->fd >= 0 && syslog_pump(s->l->syslog_fd, streams[i], s->o->syslog_priority, s->ident,
-                                               s->child) != 0) {
-            dcx_close(streams[i]->fd);
-            streams[i]->fd = -1;
+    for (int i = 0; i < 2; i++) {
+        struct log_stream *ls = &s->streams[i];
+        if (ls->fd >= 0 && log_pump(ls, s->child) != 0) {
+            dcx_close(ls->fd);
+            ls->fd = -1;
         }
+    }
 }
 
 /* After an abnormal end: the next start, later each time, sooner again after
@@ -249,9 +170,7 @@ static void schedule_restart(struct supervisor *s)
     s->next_delay_ms = s->next_delay_ms > s->o->restart_max_ms / 2 ? s->o->restart_max_ms : s->next_delay_ms * 2;
 }
 
-/* PROGRAM (reaped, SI) ended: before the first readiness the start failed
- * (ERR, when the library worded why); later, finish or restart. */
-static void run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx_error *err)
+void supervisor_run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx_error *err)
 {
     pid_t pid = s->child;
     dcx_watch_close(&s->watch);
@@ -275,7 +194,7 @@ static void child_ended(struct supervisor *s)
         si.si_code = CLD_EXITED;
         si.si_status = EXIT_SYSTEM;
     }
-    run_ended(s, &si, NULL);
+    supervisor_run_ended(s, &si, NULL);
 }
 
 /* This run failed to become ready (ERR says how): killed, and ended. */
@@ -283,10 +202,10 @@ static void not_ready(struct supervisor *s, const daemonctx_error *err)
 {
     siginfo_t si;
     dcx_watch_kill(&s->watch, &si);
-    run_ended(s, &si, err);
+    supervisor_run_ended(s, &si, err);
 }
 
-static void forward_signals(struct supervisor *s)
+static void on_signals(struct supervisor *s)
 {
     struct signalfd_siginfo info;
     for (;;) {
@@ -294,12 +213,22 @@ static void forward_signals(struct supervisor *s)
         if (n != (ssize_t)sizeof info)
             return;
         int signo = (int)info.ssi_signo;
+        if (signo == SIGCHLD) {
+            init_reap(s);
+            continue;
+        }
         if (signo == SIGTERM || signo == SIGINT || signo == SIGQUIT) {
             s->stopping = true;
-            if (!s->child) /* waiting to restart: nothing to pass it to */
+            if (!s->child) { /* waiting to restart: nothing to pass it to */
+                s->stop_signal = signo;
+                if (s->o->run) {
+                    siginfo_t si = {.si_code = CLD_KILLED, .si_status = signo};
+                    init_exit(s, &si);
+                }
                 daemonctx_terminate(s->l->ctx, signo);
+            }
         }
-        (void)dcx_watch_signal(&s->watch, signo);
+        init_forward(s, signo, info.ssi_code == SI_KERNEL);
     }
 }
 
@@ -332,57 +261,93 @@ static void ready_timeout(struct supervisor *s)
     not_ready(s, &err);
 }
 
+/* PROGRAM's output: each stream with a sink gets a pipe, in PROGRAM's
+ * place; the sinks are the supervisor's own stdout and stderr (where the
+ * library put the -o/-e files), or syslog. */
+static void prepare_output(struct supervisor *s)
+{
+    struct log_sink *out = &s->sinks[0], *err = &s->sinks[1];
+    const struct launch *l = s->l;
+    if (l->syslog_fd >= 0) {
+        *out = (struct log_sink){.kind = SINK_SYSLOG, .fd = l->syslog_fd, .also = -1, .ident = s->ident};
+        out->priority = s->o->syslog_priority;
+        s->streams[0].sink = s->streams[1].sink = out;
+    }
+    struct stat st1, st2;
+    bool same = l->log_path[1] && l->log_path[2] && fstat(1, &st1) == 0 && fstat(2, &st2) == 0 &&
+                st1.st_dev == st2.st_dev && st1.st_ino == st2.st_ino;
+    if (l->log_path[1]) {
+        *out = (struct log_sink){.kind = SINK_FILE, .fd = 1, .also = same ? 2 : -1, .path = l->log_path[1]};
+        s->streams[0].sink = out;
+    }
+    if (l->log_path[2] && !same)
+        *err = (struct log_sink){.kind = SINK_FILE, .fd = 2, .also = -1, .path = l->log_path[2]};
+    if (l->log_path[2])
+        s->streams[1].sink = same ? out : err;
+    for (int i = 0; i < 2; i++) {
+        out[i].timestamps = s->o->log_timestamps;
+        if (s->streams[i].sink && !(s->streams[i].buf = malloc(LOG_LINE_MAX)))
+            supervisor_fail(s, DAEMONCTX_STEP_STDIO, ENOMEM, "supervisor: out of memory");
+    }
+}
+
 /* Set up before the first run: signals taken through a signalfd, fd N
- * reserved (no pipe of ours may land there), the notification socket. */
+ * reserved (no pipe of ours may land there), the notification socket,
+ * PROGRAM's environment and output. */
 static void prepare(struct supervisor *s)
 {
     daemonctx_error err;
-    sigset_t set;
-    forwarded_set(&set);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    /* SIGCHLD ignored (inherited) would reap PROGRAM before we see its status. */
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || sigaction(SIGCHLD, &dfl, NULL) < 0 ||
-        (s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-        fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: cannot set up signal forwarding: %s", strerror(errno));
+    init_prepare(s);
+    if (sigprocmask(SIG_BLOCK, &s->forwarded, NULL) < 0 ||
+        (s->sigfd = signalfd(-1, &s->forwarded, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+        supervisor_fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: cannot set up signal forwarding: %s",
+                        strerror(errno));
     /* A close-on-exec placeholder on N; each child dup2()s its pipe there. */
     if (s->o->ready == READY_FD && fcntl(s->o->ready_fd, F_GETFD) < 0 &&
         dup3(s->sigfd, s->o->ready_fd, O_CLOEXEC) < 0)
-        fail(s, DAEMONCTX_STEP_PIPE, errno, "supervisor: cannot reserve fd %d: %s", s->o->ready_fd, strerror(errno));
+        supervisor_fail(s, DAEMONCTX_STEP_PIPE, errno, "supervisor: cannot reserve fd %d: %s", s->o->ready_fd,
+                        strerror(errno));
     if (s->o->ready == READY_NOTIFY && dcx_ready_open(&s->source, DCX_READY_NOTIFY, -1, &err) < 0)
         fail_with(s, &err);
-    s->envp = s->source.kind == DCX_READY_NOTIFY ? dcx_environ_with(environ, s->source.env) : environ;
-    if (!s->envp)
-        fail(s, DAEMONCTX_STEP_READY, ENOMEM, "supervisor: out of memory");
+    /* PROGRAM's readiness is ours to see: it does not get our NOTIFY_SOCKET. */
+    s->run.envp = dcx_environ_with(environ, s->source.kind == DCX_READY_NOTIFY ? s->source.env : NULL);
+    if (!s->run.envp)
+        supervisor_fail(s, DAEMONCTX_STEP_READY, ENOMEM, "supervisor: out of memory");
+    prepare_output(s);
+    if (control_open(s) < 0)
+        supervisor_fail(s, DAEMONCTX_STEP_PIPE, errno, "supervisor: cannot open its control socket: %s",
+                        strerror(errno));
 }
 
-/* The one poll() of the loop; returns after handling what woke it. */
-static void wait_once(struct supervisor *s)
+/* A restart that cannot start PROGRAM (it ran before): the end, with the
+ * exit code of the start that failed. */
+static void restart_failed(struct supervisor *s, const daemonctx_error *err) __attribute__((noreturn));
+static void restart_failed(struct supervisor *s, const daemonctx_error *err)
 {
-    /* Drained after readiness too: a chatty sender must not block. */
-    bool source = s->child && s->source.fd >= 0;
-    struct pollfd p[5] = {
-        {.fd = s->sigfd, .events = POLLIN}, {.fd = s->watch.fd, .events = POLLIN},
-        {.fd = source ? s->source.fd : -1, .events = POLLIN}, {.fd = s->out.fd, .events = POLLIN},
-        {.fd = s->err.fd, .events = POLLIN}};
-    long long wake = s->child ? s->ready_by : s->restart_at;
-    int k = poll(p, 5, dcx_remaining_ms(wake));
-    if (k < 0 && errno != EINTR)
-        fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: poll: %s", strerror(errno));
-    if (k == 0 && s->child) {
+    print_error("%s", err->message);
+    siginfo_t si = {.si_code = CLD_EXITED, .si_status = exit_code_for(err)};
+    finish(s, &si);
+}
+
+/* The deadline of this wait passed: readiness, or a restart. */
+static void on_timeout(struct supervisor *s)
+{
+    daemonctx_error err;
+    if (s->child) {
         ready_timeout(s);
-    } else if (k == 0) {
-        s->restart_at = -1;
-        int r = spawn(s);
-        if (r < 0) /* it ran before: the same program cannot be found now */
-            exit(-r == ENOENT || -r == ENOTDIR ? EXIT_NOTFOUND : EXIT_NOEXEC);
-    }
-    if (k <= 0)
         return;
-    /* Readiness before death: "ready, then exited at once" was ready. Death
-     * before signals: a SIGTERM that comes with PROGRAM's end then finds the
-     * supervisor waiting to restart, and stops it. */
+    }
+    s->restart_at = -1;
+    if (spawn(s, &err) < 0)
+        restart_failed(s, &err);
+}
+
+/* One wakeup, in the order that settles a tie right: readiness before death
+ * ("ready, then exited at once" was ready), death before signals (a SIGTERM
+ * that comes with PROGRAM's end then finds the supervisor waiting to
+ * restart, and stops it). */
+static void on_wakeup(struct supervisor *s, const struct pollfd *p)
+{
     if (p[2].revents && s->child)
         source_event(s);
     if (p[3].revents || p[4].revents)
@@ -390,31 +355,59 @@ static void wait_once(struct supervisor *s)
     if (p[1].revents && s->child) {
         int ended = dcx_watch_ended(&s->watch);
         if (ended < 0)
-            fail(s, DAEMONCTX_STEP_WAIT, -ended, "cannot watch program '%s': %s", s->o->argv[0], strerror(-ended));
+            supervisor_fail(s, DAEMONCTX_STEP_WAIT, -ended, "cannot watch program '%s': %s", s->o->argv[0],
+                            strerror(-ended));
         if (ended)
             child_ended(s);
+        else if (s->reaper) /* its SIGCHLD may have been an orphan's */
+            init_reap(s);
     }
     if (p[0].revents)
-        forward_signals(s);
+        on_signals(s);
+    if (p[5].revents)
+        control_serve(s);
+}
+
+static void wait_once(struct supervisor *s)
+{
+    /* The source is drained after readiness too: a chatty sender must not
+     * block. */
+    struct pollfd p[6] = {
+        {.fd = s->sigfd, .events = POLLIN},
+        {.fd = s->watch.fd, .events = POLLIN},
+        {.fd = s->child ? s->source.fd : -1, .events = POLLIN},
+        {.fd = s->streams[0].fd, .events = POLLIN},
+        {.fd = s->streams[1].fd, .events = POLLIN},
+        {.fd = s->control, .events = POLLIN},
+    };
+    int k = poll(p, 6, dcx_remaining_ms(s->child ? s->ready_by : s->restart_at));
+    if (k < 0 && errno != EINTR)
+        supervisor_fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: poll: %s", strerror(errno));
+    if (k == 0)
+        on_timeout(s);
+    else if (k > 0)
+        on_wakeup(s, p);
 }
 
 void supervise(const struct start_opts *o, struct launch *l)
 {
-    struct supervisor s;
-    memset(&s, 0, sizeof s);
+    static struct supervisor s; /* one per process, and its buffers not on the stack */
+    daemonctx_error err;
     s.o = o;
     s.l = l;
     s.watch = DCX_WATCH_NONE;
     s.source = DCX_READY_CLOSED;
-    s.out.fd = s.err.fd = -1;
+    s.streams[0].fd = s.streams[1].fd = s.control = -1;
     s.next_delay_ms = o->restart_delay_ms;
     s.restart_at = s.ready_by = -1;
     const char *slash = strrchr(o->argv[0], '/');
     s.ident = slash ? slash + 1 : o->argv[0];
+    s.run = (struct program_run){
+        .o = o, .ctx = l->program_ctx, .program = l->program, .argv = o->argv, .source = &s.source, .std = {0, 1, 2}};
     prepare(&s);
-    int r = spawn(&s);
-    if (r < 0)
-        fail(&s, DAEMONCTX_STEP_EXEC, -r, "cannot execute program '%s': %s", o->argv[0], strerror(-r));
+    s.run.own_group = !s.terminal;
+    if (spawn(&s, &err) < 0)
+        fail_with(&s, &err);
     if (s.run_ready)
         run_is_ready(&s);
     for (;;)

@@ -1,5 +1,5 @@
-/* --syslog: PROGRAM's stdout and stderr lines, sent to the system logger by
- * the supervisor. The socket to /dev/log is connected by the invoker, before
+/* --syslog: PROGRAM's stdout and stderr lines (log.c), sent to the system
+ * logger by the supervisor. The socket to /dev/log is connected by the invoker, before
  * any chroot (the jail has no /dev/log) and kept through daemonctx_open();
  * the messages are formatted here (RFC 3164, as syslog(3) writes them) because
  * syslog(3) opens its own socket by path, which a chrooted supervisor cannot. */
@@ -36,7 +36,7 @@ int syslog_connect(void)
     return fd;
 }
 
-static void send_line(int sock, int priority, const char *ident, pid_t pid, const char *line, size_t len)
+void syslog_send_line(int sock, int priority, const char *ident, pid_t pid, const char *line, size_t len)
 {
     char msg[1200], stamp[32];
     time_t now = time(NULL);
@@ -50,37 +50,4 @@ static void send_line(int sock, int priority, const char *ident, pid_t pid, cons
     /* A logger that is down or full loses the line rather than stalling the
      * supervisor, which must keep forwarding signals. */
     (void)send(sock, msg, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-/* LS's pipe is readable: send every complete line. A line longer than the
- * buffer is sent in pieces; a last line without a newline is sent at EOF.
- * Returns 1 at EOF (the caller closes the pipe), else 0. */
-int syslog_pump(int sock, struct log_stream *ls, int priority, const char *ident, pid_t pid)
-{
-    ssize_t n;
-    do
-        n = read(ls->fd, ls->buf + ls->len, sizeof ls->buf - ls->len);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno == EAGAIN ? 0 : 1;
-    if (n == 0) {
-        if (ls->len)
-            send_line(sock, priority, ident, pid, ls->buf, ls->len);
-        ls->len = 0;
-        return 1;
-    }
-    ls->len += (size_t)n;
-    size_t start = 0;
-    for (size_t i = 0; i < ls->len; i++)
-        if (ls->buf[i] == '\n') {
-            send_line(sock, priority, ident, pid, ls->buf + start, i - start);
-            start = i + 1;
-        }
-    if (start == 0 && ls->len == sizeof ls->buf) {
-        send_line(sock, priority, ident, pid, ls->buf, ls->len);
-        start = ls->len;
-    }
-    memmove(ls->buf, ls->buf + start, ls->len - start);
-    ls->len -= start;
-    return 0;
 }

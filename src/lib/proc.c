@@ -1,4 +1,4 @@
-/* What /proc says of a process: its state and its parent. Read with plain
+/* What /proc says of a process: its state, parent, group and session. Read with plain
  * system calls into stack buffers, tolerating a process that vanishes while
  * it is read. */
 #include <errno.h>
@@ -20,7 +20,21 @@ static void stat_path(pid_t pid, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-int dcx_proc_stat(pid_t pid, char *state, pid_t *ppid)
+static long next_number(const char **p)
+{
+    long v = 0, sign = 1;
+    while (**p == ' ')
+        (*p)++;
+    if (**p == '-') {
+        sign = -1;
+        (*p)++;
+    }
+    for (; **p >= '0' && **p <= '9'; (*p)++)
+        v = v * 10 + (**p - '0');
+    return sign * v;
+}
+
+int dcx_proc_stat(pid_t pid, struct dcx_proc *st)
 {
     char path[48], buf[512];
     stat_path(pid, path, sizeof path);
@@ -39,24 +53,24 @@ int dcx_proc_stat(pid_t pid, char *state, pid_t *ppid)
     if (n <= 0) /* gone between the open and the read */
         return n == 0 || e == ESRCH ? -ESRCH : -e;
     buf[n] = '\0';
-    /* "pid (comm) S ppid ...": comm may hold spaces and parentheses. */
+    /* "pid (comm) S ppid pgrp session ...": comm may hold spaces and
+     * parentheses. */
     const char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
         return -EPROTO;
-    *state = p[2];
-    long v = 0;
-    for (p += 4; *p >= '0' && *p <= '9'; p++)
-        v = v * 10 + (*p - '0');
-    *ppid = (pid_t)v;
+    st->state = p[2];
+    p += 3;
+    st->ppid = (pid_t)next_number(&p);
+    st->pgrp = (pid_t)next_number(&p);
+    st->session = (pid_t)next_number(&p);
     return 0;
 }
 
 bool dcx_proc_ended(pid_t pid)
 {
-    char state;
-    pid_t ppid;
-    int r = dcx_proc_stat(pid, &state, &ppid);
-    return r == -ESRCH || (r == 0 && (state == 'Z' || state == 'X'));
+    struct dcx_proc st;
+    int r = dcx_proc_stat(pid, &st);
+    return r == -ESRCH || (r == 0 && (st.state == 'Z' || st.state == 'X'));
 }
 
 bool dcx_proc_in_tree(pid_t pid, pid_t root)
@@ -64,9 +78,10 @@ bool dcx_proc_in_tree(pid_t pid, pid_t root)
     for (int depth = 0; depth < 64 && pid > 1; depth++) {
         if (pid == root)
             return true;
-        char state;
-        if (dcx_proc_stat(pid, &state, &pid) < 0)
+        struct dcx_proc st = {0};
+        if (dcx_proc_stat(pid, &st) < 0)
             return false;
+        pid = st.ppid;
     }
     return false;
 }

@@ -101,7 +101,8 @@ char **dcx_environ_with(char *const envp[], const char *entry)
         if (strncmp(envp[i], "NOTIFY_SOCKET=", 14) != 0)
             out[k++] = envp[i];
     /* The strings stay the caller's; exec copies them. */
-    memcpy(&out[k++], &entry, sizeof entry);
+    if (entry)
+        memcpy(&out[k++], &entry, sizeof entry);
     out[k] = NULL;
     return out;
 }

@@ -43,8 +43,13 @@ int dcx_signal_number(const char *name);
 
 /* ------------------------------------------------------------------ proc.c */
 
-/* PID's state letter and parent from /proc/PID/stat; -ESRCH when it is gone. */
-int dcx_proc_stat(pid_t pid, char *state, pid_t *ppid);
+/* PID's state letter, parent, process group and session from
+ * /proc/PID/stat; -ESRCH when it is gone. */
+struct dcx_proc {
+    char state;
+    pid_t ppid, pgrp, session;
+};
+int dcx_proc_stat(pid_t pid, struct dcx_proc *st);
 /* Whether PID is gone or a zombie. */
 bool dcx_proc_ended(pid_t pid);
 /* Whether PID is ROOT or one of its descendants (walking up from PID). */
@@ -121,8 +126,9 @@ void dcx_ready_forget_child_end(struct dcx_ready *r);
 /* R's fd is readable: ready, EOF (gave up or died), or not yet. */
 enum dcx_ready_event dcx_ready_read(struct dcx_ready *r);
 void dcx_ready_close(struct dcx_ready *r);
-/* ENVP with NOTIFY_SOCKET replaced by ENTRY (the strings are shared, the
- * array is new; free() it). NULL with errno ENOMEM. */
+/* ENVP with NOTIFY_SOCKET replaced by ENTRY, or removed when ENTRY is NULL
+ * (the strings are shared, the array is new; free() it). NULL with errno
+ * ENOMEM. */
 char **dcx_environ_with(char *const envp[], const char *entry);
 
 /* An exiting process closes its fds a moment before its exit can be waited
