@@ -199,8 +199,11 @@ struct log_stream {
     char *buf; /* LOG_LINE_MAX bytes */
 };
 int log_open_file(const char *path, bool *created);
-/* The pipe is readable: every whole line out. 1 at EOF (the caller closes). */
+/* The pipe is readable: every whole line out. 0 read some, -1 nothing there
+ * now, 1 at EOF (the caller closes). */
 int log_pump(struct log_stream *ls, pid_t pid);
+/* Everything there now: -1 or 1 as log_pump. */
+int log_drain(struct log_stream *ls, pid_t pid);
 /* 0, or -1 with WHY: still writing to the old file. */
 int log_reopen(const struct log_sink *sink, char *why, size_t size);
 

@@ -1,8 +1,11 @@
 /* The supervisor's control socket, and `daemonctx reopen`, which talks to it.
  *
  * A datagram socket in the abstract namespace, named after the supervisor's
- * PID ("@daemonctx/supervisor/PID"): it needs no file (and works whatever
- * the chroot or the pidfile's directory), and the pidfile tells the name.
+ * PID and its PID namespace ("@daemonctx/supervisor/NSINODE/PID": every
+ * container's init is PID 1, and the containers of a pod share their
+ * network namespace, where abstract names live): it needs no file (and
+ * works whatever the chroot or the pidfile's directory), and the pidfile
+ * tells the name.
  * Both ends pass their credentials (SO_PASSCRED): the supervisor serves only
  * root and its own user; `reopen` believes only an answer from the PID the
  * pidfile names, so a socket squatted under that name can at most refuse. A
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -22,11 +26,20 @@
 
 #define REQUEST_REOPEN "reopen"
 
+/* PID's control socket address: its PID namespace's inode (0 when /proc
+ * cannot tell) and PID. */
 static socklen_t control_address(pid_t pid, struct sockaddr_un *addr)
 {
+    char ns[64];
+    struct stat st;
+    if (pid == getpid()) /* our own, whatever PID namespace /proc shows */
+        (void)snprintf(ns, sizeof ns, "/proc/self/ns/pid");
+    else
+        (void)snprintf(ns, sizeof ns, "/proc/%d/ns/pid", (int)pid);
+    unsigned long long ino = stat(ns, &st) == 0 ? (unsigned long long)st.st_ino : 0;
     memset(addr, 0, sizeof *addr);
     addr->sun_family = AF_UNIX;
-    int n = snprintf(addr->sun_path + 1, sizeof addr->sun_path - 1, "daemonctx/supervisor/%d", (int)pid);
+    int n = snprintf(addr->sun_path + 1, sizeof addr->sun_path - 1, "daemonctx/supervisor/%llu/%d", ino, (int)pid);
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 

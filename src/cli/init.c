@@ -16,7 +16,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -74,55 +76,96 @@ void init_forward(struct supervisor *s, int signo, bool from_kernel)
 
 /* ---------------------------------------------------------- leftovers */
 
-#define LEFTOVERS_MAX 256
-
-/* What PROGRAM left: as PID 1 every other process of the namespace; as a
- * subreaper our children; and the members of PROGRAM's own process group.
- * Up to MAX of them in PIDS; the count. */
-static size_t find_leftovers(const struct supervisor *s, pid_t *pids, size_t max)
+/* Whether /proc shows our own PID namespace: a PID read there is one kill()
+ * can be given (after unshare(CLONE_NEWPID) without a /proc of its own, it
+ * shows another namespace's numbers). */
+static bool proc_is_ours(void)
 {
-    pid_t self = getpid(), group = s->group;
-    DIR *d = opendir("/proc");
+    char link[32], want[32];
+    ssize_t n = readlink("/proc/self", link, sizeof link - 1);
+    if (n <= 0)
+        return false;
+    link[n] = '\0';
+    (void)snprintf(want, sizeof want, "%d", (int)getpid());
+    return strcmp(link, want) == 0;
+}
+
+/* The live processes (zombies are over) whose parent is PARENT or whose
+ * process group is GROUP (0: neither): signalled with SIGNO (0: counted). */
+static size_t signal_live(pid_t parent, pid_t group, int signo)
+{
     size_t n = 0;
+    DIR *d = opendir("/proc");
     if (!d)
         return 0;
     const struct dirent *e;
-    while (n < max && (e = readdir(d))) {
+    while ((e = readdir(d))) {
         pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
         struct dcx_proc st;
-        if (pid <= 1 || pid == self || dcx_proc_stat(pid, &st) < 0 || st.state == 'Z')
+        if (pid <= 1 || dcx_proc_stat(pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
             continue;
-        if (self == 1 || (s->reaper && st.ppid == self) || (group > 1 && st.pgrp == group))
-            pids[n++] = pid;
+        if ((parent && st.ppid == parent) || (group && st.pgrp == group)) {
+            n++;
+            if (signo)
+                (void)kill(pid, signo);
+        }
     }
     (void)closedir(d);
     return n;
 }
 
-/* Signal what is left; 0 when nothing is. */
-static size_t signal_leftovers(const struct supervisor *s, int signo)
+/* What PROGRAM left: as PID 1 every other process of the namespace (kill(-1)
+ * spares only us), as a subreaper our children, and the members of
+ * PROGRAM's own process group. */
+static void signal_leftovers(const struct supervisor *s, int signo)
 {
-    pid_t pids[LEFTOVERS_MAX];
-    size_t n = find_leftovers(s, pids, LEFTOVERS_MAX);
-    for (size_t i = 0; i < n; i++)
-        (void)kill(pids[i], signo);
-    return n;
+    if (getpid() == 1)
+        (void)kill(-1, signo);
+    else if (s->reaper && proc_is_ours())
+        (void)signal_live(getpid(), 0, signo);
+    if (s->group > 1)
+        (void)kill(-s->group, signo);
+}
+
+/* Whether PROGRAM's group has live members (its zombies are over), which
+ * are not our children: /proc tells, or else kill() (zombies included). */
+static bool group_alive(pid_t group)
+{
+    if (group <= 1)
+        return false;
+    if (proc_is_ours())
+        return signal_live(0, group, 0) > 0;
+    return kill(-group, 0) == 0;
+}
+
+/* Whether any is left, our children reaped first. A reaper is left with no
+ * child only once every process PROGRAM left has ended: the orphans come to
+ * it. */
+static bool leftovers(const struct supervisor *s)
+{
+    bool children = false;
+    if (s->reaper) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        while (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
+            memset(&si, 0, sizeof si);
+        children = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+    }
+    return children || group_alive(s->group);
 }
 
 /* Until DEADLINE or until none is left: woken by our children's ends
- * (SIGCHLD, reaped) or, for the others, by a look every 20 ms. */
+ * (SIGCHLD), or, for the group's members that are not our children, by a
+ * look every 20 ms. */
 static void wait_leftovers(const struct supervisor *s, long long deadline)
 {
-    pid_t pids[LEFTOVERS_MAX];
-    while (find_leftovers(s, pids, LEFTOVERS_MAX) > 0 && dcx_remaining_ms(deadline) > 0) {
+    while (leftovers(s) && dcx_remaining_ms(deadline) > 0) {
         struct pollfd p = {.fd = s->reaper ? s->sigfd : -1, .events = POLLIN};
         int left = dcx_remaining_ms(deadline);
-        (void)poll(&p, 1, left < 20 ? left : 20);
-        if (s->reaper) {
-            siginfo_t si;
-            memset(&si, 0, sizeof si);
-            while (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
-                memset(&si, 0, sizeof si);
+        if (poll(&p, 1, left < 20 ? left : 20) > 0) {
+            struct signalfd_siginfo info; /* SIGCHLD, or a signal for nobody now */
+            while (read(s->sigfd, &info, sizeof info) == (ssize_t)sizeof info)
+                ;
         }
     }
 }
@@ -131,13 +174,15 @@ void init_exit(struct supervisor *s, const siginfo_t *si)
 {
     int code = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
     long long deadline = dcx_now_ms() + s->o->grace_ms;
-    if (signal_leftovers(s, SIGTERM) > 0) {
+    if (leftovers(s)) {
         print_verbose(s->o->verbose, "leftovers of program '%s' get SIGTERM, then SIGKILL in %u ms", s->o->argv[0],
                       s->o->grace_ms);
+        signal_leftovers(s, SIGTERM);
         wait_leftovers(s, deadline);
         /* The grace is over: what is left is killed, and not waited for
          * (as PID 1, our exit ends the namespace anyway). */
-        (void)signal_leftovers(s, SIGKILL);
+        if (leftovers(s))
+            signal_leftovers(s, SIGKILL);
     }
     exit(code);
 }

@@ -61,27 +61,53 @@ static size_t timestamp(char *buf, size_t size)
     return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
-/* One line to a file, in one write: [stamp] LINE "\n". A file that cannot
- * take it (full disk) loses the line rather than stalling the supervisor. */
-static void write_line(const struct log_sink *sink, const char *line, size_t len)
+/* Whole lines to a file, in one writev: [stamp] LINE "\n" ... (LINES holds
+ * them with their newlines, LEN bytes; WHOLE: the last one has none, one is
+ * added). O_APPEND: nothing of another writer lands inside. A file that
+ * cannot take them (full disk) loses them rather than stalling the
+ * supervisor. */
+static void write_lines(const struct log_sink *sink, const char *lines, size_t len, bool add_newline)
 {
-    char stamp[48];
-    struct iovec iov[3] = {{.iov_base = stamp, .iov_len = sink->timestamps ? timestamp(stamp, sizeof stamp) : 0},
-                           {.iov_base = (void *)(uintptr_t)line, .iov_len = len},
-                           {.iov_base = (void *)(uintptr_t)"\n", .iov_len = 1}};
-    ssize_t n;
-    do
-        n = writev(sink->fd, iov, 3);
-    while (n < 0 && errno == EINTR);
+    struct iovec iov[2 * 64 + 1];
+    char stamps[64][48];
+    size_t n = 0, k = 0;
+    const char *p = lines, *end = lines + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *next = nl ? nl + 1 : end;
+        if (sink->timestamps)
+            iov[n++] = (struct iovec){.iov_base = stamps[k], .iov_len = timestamp(stamps[k], sizeof stamps[k])};
+        /* Without stamps, consecutive lines are one contiguous piece. */
+        if (!sink->timestamps && n > 0)
+            iov[n - 1].iov_len += (size_t)(next - p);
+        else
+            iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)p, .iov_len = (size_t)(next - p)};
+        p = next;
+        if (++k == 64 || p == end) {
+            if (p == end && add_newline)
+                iov[n++] = (struct iovec){.iov_base = (void *)(uintptr_t)"\n", .iov_len = 1};
+            ssize_t w;
+            do
+                w = writev(sink->fd, iov, (int)n);
+            while (w < 0 && errno == EINTR);
+            n = k = 0;
+        }
+    }
 }
 
-static void emit(const struct log_stream *ls, pid_t pid, const char *line, size_t len)
+/* LINES (LEN bytes: whole lines, or a last piece that gets a newline). */
+static void emit(const struct log_stream *ls, pid_t pid, const char *lines, size_t len, bool add_newline)
 {
     const struct log_sink *sink = ls->sink;
-    if (sink->kind == SINK_SYSLOG)
-        syslog_send_line(sink->fd, sink->priority, sink->ident, pid, line, len);
-    else
-        write_line(sink, line, len);
+    if (sink->kind != SINK_SYSLOG) {
+        write_lines(sink, lines, len, add_newline);
+        return;
+    }
+    for (const char *p = lines, *end = lines + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        syslog_send_line(sink->fd, sink->priority, sink->ident, pid, p, (size_t)((nl ? nl : end) - p));
+        p = nl ? nl + 1 : end;
+    }
 }
 
 int log_pump(struct log_stream *ls, pid_t pid)
@@ -91,27 +117,30 @@ int log_pump(struct log_stream *ls, pid_t pid)
         n = read(ls->fd, ls->buf + ls->len, LOG_LINE_MAX - ls->len);
     while (n < 0 && errno == EINTR);
     if (n < 0)
-        return errno == EAGAIN ? 0 : 1;
+        return errno == EAGAIN ? -1 : 1;
     if (n == 0) {
         if (ls->len)
-            emit(ls, pid, ls->buf, ls->len);
+            emit(ls, pid, ls->buf, ls->len, true);
         ls->len = 0;
         return 1;
     }
     ls->len += (size_t)n;
-    size_t start = 0;
-    for (size_t i = 0; i < ls->len; i++)
-        if (ls->buf[i] == '\n') {
-            emit(ls, pid, ls->buf + start, i - start);
-            start = i + 1;
-        }
-    if (start == 0 && ls->len == LOG_LINE_MAX) {
-        emit(ls, pid, ls->buf, ls->len);
-        start = ls->len;
-    }
-    memmove(ls->buf, ls->buf + start, ls->len - start);
-    ls->len -= start;
+    /* Every whole line out; a line as long as the buffer, in a piece. */
+    const char *last = memrchr(ls->buf, '\n', ls->len);
+    size_t whole = last ? (size_t)(last - ls->buf) + 1 : ls->len == LOG_LINE_MAX ? ls->len : 0;
+    if (whole)
+        emit(ls, pid, ls->buf, whole, whole == ls->len && !last);
+    memmove(ls->buf, ls->buf + whole, ls->len - whole);
+    ls->len -= whole;
     return 0;
+}
+
+int log_drain(struct log_stream *ls, pid_t pid)
+{
+    int r;
+    while ((r = log_pump(ls, pid)) == 0)
+        ;
+    return r;
 }
 
 /* The new file first, then it takes the old one's place on the

@@ -148,11 +148,12 @@ static void finish(struct supervisor *s, const siginfo_t *si)
     daemonctx_terminate(s->l->ctx, si->si_status);
 }
 
+/* What PROGRAM wrote, out to the sinks; a pipe at EOF is closed. */
 static void drain_logs(struct supervisor *s)
 {
     for (int i = 0; i < 2; i++) {
         struct log_stream *ls = &s->streams[i];
-        if (ls->fd >= 0 && log_pump(ls, s->child) != 0) {
+        if (ls->fd >= 0 && log_drain(ls, s->child) == 1) {
             dcx_close(ls->fd);
             ls->fd = -1;
         }

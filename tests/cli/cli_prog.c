@@ -16,6 +16,9 @@
  *   raise:SIG           die of signal SIG (default action)
  *   print               "out-line" on stdout, "err-line" on stderr
  *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits
+ *   orphans:N           make N orphans that end at once (each a grandchild
+ *                       whose parent has already exited)
+ *   lines:N             write "line 1\n" ... "line N\n" on stdout, one write each
  *   gate:FD             read one byte (or EOF) from FD
  *   first:PATH          the first run (no PATH yet) creates PATH and goes on;
  *                       a later run stops here and waits for signals
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +133,25 @@ int main(int argc, char **argv)
             if (pid == 0) {
                 say(x, "child");
                 pause_forever();
+            }
+        } else if (sscanf(a, "orphans:%d", &x) == 1) {
+            for (int k = 0; k < x; k++) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                    if (fork() < 0)
+                        _exit(1);
+                    _exit(0); /* its child, orphaned, exits at once too */
+                }
+                if (pid > 0)
+                    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+            }
+        } else if (sscanf(a, "lines:%d", &x) == 1) {
+            for (int k = 1; k <= x; k++) {
+                char line[32];
+                int n = snprintf(line, sizeof line, "line %d\n", k);
+                if (write(1, line, (size_t)n) != n)
+                    _exit(96);
             }
         } else if (sscanf(a, "gate:%d", &x) == 1) {
             char c;

@@ -110,7 +110,7 @@ TU_TEST(fault_lib_fork_in_intermediate_child_fails_cleanly)
 }
 TU_TEST(fault_cli_fork_of_supervised_program_fails_cleanly)
 {
-    named(FW_CLI, FW_SUPERVISE, "func=fork,depth=2,nth=1,errno=EAGAIN", 126, "execute", "exec", EAGAIN);
+    named(FW_CLI, FW_SUPERVISE, "func=fork,depth=2,nth=1,errno=EAGAIN", 1, "cannot fork PROGRAM", "fork", EAGAIN);
 }
 
 /* --------------------------------------------------------- chroot, chdir */
