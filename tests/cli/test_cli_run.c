@@ -408,4 +408,65 @@ TU_TEST(run_pidfile_holds_runs_own_pid_while_it_runs)
     TU_ASSERT_MSG(!tu_path_exists(pf), "run left its pidfile");
 }
 
+/* ----------------------------------------------------------- terminal */
+
+/* The state letter of PID from /proc. */
+static char state_of(pid_t pid)
+{
+    tu_pstat st;
+    return tu_proc_stat(pid, &st) ? st.state : '?';
+}
+
+static bool wait_state(pid_t pid, char want)
+{
+    int64_t deadline = tu_now_ms() + tu_timeout_ms();
+    while (state_of(pid) != want && tu_now_ms() < deadline)
+        (void)poll(NULL, 0, 5);
+    return state_of(pid) == want;
+}
+
+/* Under an interactive shell on a terminal (bash, with job control), run is
+ * a foreground job: a stop signal to the job stops run and PROGRAM, so the
+ * shell sees the job stop; SIGCONT resumes both. */
+TU_TEST(run_on_a_terminal_stops_with_its_program_and_continues)
+{
+    int master = TU_FD(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    TU_SYS(grantpt(master));
+    TU_SYS(unlockpt(master));
+    int slave = TU_FD(open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    tu_cmd c;
+    tu_cmd_init_program(&c, "/bin/bash");
+    c.ctty = slave;
+    tu_cmd_fd(&c, 0, slave);
+    tu_cmd_fd(&c, 1, slave);
+    tu_cmd_fd(&c, 2, slave);
+    c.capture_stdout = false;
+    tu_cmd_arg(&c, "--norc");
+    tu_cmd_arg(&c, "--noprofile");
+    tu_cmd_arg(&c, "-i");
+    tu_cmd_arg(&c, "-c");
+    tu_cmd_arg(&c, "%s run --keep-fd=%d -- %s event:%d:start; read line", cli_path(), EVENT_FD, prog_path(),
+               EVENT_FD);
+    tu_proc *p = tu_spawn(&c);
+    close(slave);
+    pid_t prog = expect_event(p, "start");
+    pid_t run = child_of(p->pid);
+    TU_ASSERT_MSG(run > 0, "no run under bash %d", (int)p->pid);
+    tu_pstat st;
+    TU_ASSERT(tu_proc_stat(run, &st));
+    pid_t job = st.pgrp;
+    TU_ASSERT_MSG(job != getpgid(p->pid), "bash did not make run a job of its own (no job control)");
+    TU_SYS(kill(-job, SIGTSTP)); /* Ctrl-Z, as the terminal sends it to the foreground job */
+    TU_ASSERT_MSG(wait_state(run, 'T'), "run did not stop (state %c)", state_of(run));
+    TU_ASSERT_MSG(wait_state(prog, 'T'), "PROGRAM did not stop (state %c)", state_of(prog));
+    TU_SYS(kill(-job, SIGCONT)); /* fg */
+    TU_ASSERT_MSG(wait_state(prog, 'S'), "PROGRAM did not continue (state %c)", state_of(prog));
+    TU_ASSERT_MSG(state_of(run) != 'T', "run did not continue");
+    TU_SYS(kill(run, SIGTERM));
+    TU_ASSERT(tu_pid_exits_within(prog, tu_timeout_ms()));
+    TU_SYS(kill(p->pid, SIGKILL));
+    (void)tu_wait(p, tu_timeout_ms());
+    close(master);
+}
+
 TU_MAIN
