@@ -179,6 +179,10 @@ pid_t program_spawn(struct program_run *run, daemonctx_error *err);
 
 /* supervise.c */
 void supervise(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
+/* idle.c: before a supervisor sleeps, what its start touched goes back,
+ * but the pages of CODE (N addresses of the functions that run from the
+ * call to the sleep, up to 8). */
+void idle_give_back(const void *const *code, size_t n);
 
 /* log.c: PROGRAM's output lines, to a file the supervisor owns or syslog. */
 enum sink_kind { SINK_FILE, SINK_SYSLOG };

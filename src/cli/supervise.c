@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,6 +412,9 @@ void supervise(const struct start_opts *o, struct launch *l)
         fail_with(&s, &err);
     if (s.run_ready)
         run_is_ready(&s);
+    const void *const loop[] = {(const void *)(uintptr_t)supervise, (const void *)(uintptr_t)wait_once,
+                                (const void *)(uintptr_t)dcx_remaining_ms};
+    idle_give_back(loop, 3);
     for (;;)
         wait_once(&s);
 }
