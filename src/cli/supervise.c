@@ -412,9 +412,10 @@ void supervise(const struct start_opts *o, struct launch *l)
         fail_with(&s, &err);
     if (s.run_ready)
         run_is_ready(&s);
+    /* poll() is ours too in a static build. */
     const void *const loop[] = {(const void *)(uintptr_t)supervise, (const void *)(uintptr_t)wait_once,
-                                (const void *)(uintptr_t)dcx_remaining_ms};
-    idle_give_back(loop, 3);
+                                (const void *)(uintptr_t)dcx_remaining_ms, (const void *)(uintptr_t)poll};
+    idle_give_back(loop, 4);
     for (;;)
         wait_once(&s);
 }
