@@ -111,7 +111,7 @@ expect_not() {
 
 case $case_name in
 subcommands)
-    expect "daemonctx " start status stop
+    expect "daemonctx " reopen run start status stop
     expect "daemonctx st" start status stop
     expect "daemonctx sto" stop
     expect "daemonctx --" --help --version
@@ -124,6 +124,14 @@ start_options)
         --detach= --keep-fd= --stdin= --stdout= --stderr= --syslog --supervise --restart --ready= --timeout= \
         --dry-run --verbose --help
     expect_not "daemonctx start --" --json --signal=
+    ;;
+run_reopen_options)
+    expect_has "daemonctx run --" --pidfile= --user= --ready= --restart --signal-group --subreaper --grace= \
+        --log-timestamps --stdout=
+    expect_not "daemonctx run --" --detach= --supervise
+    expect "daemonctx run --sub" --subreaper
+    expect_has "daemonctx run -- ech" echo
+    expect "daemonctx reopen --" --pidfile= --timeout= --verbose --help
     ;;
 stop_status_options)
     expect "daemonctx status --" --pidfile= --json --help

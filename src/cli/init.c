@@ -174,6 +174,8 @@ void init_exit(struct supervisor *s, const siginfo_t *si)
 {
     int code = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
     long long deadline = dcx_now_ms() + s->o->grace_ms;
+    /* A service manager waiting on NOTIFY_SOCKET learns we are going. */
+    (void)dcx_notify("STOPPING=1", NULL);
     if (leftovers(s)) {
         print_verbose(s->o->verbose, "leftovers of program '%s' get SIGTERM, then SIGKILL in %u ms", s->o->argv[0],
                       s->o->grace_ms);

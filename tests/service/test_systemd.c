@@ -433,6 +433,48 @@ ECO_TEST(systemd_cli_supervise_unit_relays_readiness)
     expect_message(sock, "STOPPING=1", main_pid);
 }
 
+/* daemonctx-run.service: run is the main PID, PROGRAM its child; READY=1
+ * comes once PROGRAM is ready, ExecReload reopens the log, and a SIGTERM to
+ * run ends PROGRAM and then run, with PROGRAM's status. */
+ECO_TEST(systemd_cli_run_unit_relays_readiness_and_reloads)
+{
+    const char *unit = example_unit("daemonctx-run.service");
+    expect_unit_setting(unit, "Type=notify");
+    const char *dir = eco_tmpdir();
+    const char *name = notify_name(true), *fifo = eco_fmt("%s/announce", dir), *log = eco_fmt("%s/my.log", dir);
+    ECO_SYS(mkfifo(fifo, 0600));
+    int ann = (int)ECO_SYS(open(fifo, O_RDWR | O_CLOEXEC));
+    int sock = eco_notify_bind(name);
+    const struct subst subs[] = {{"/usr/bin/daemonctx", eco_env("DAEMONCTX")},
+                                 {"/usr/local/bin/mydaemon", eco_env("SVC_PROG")},
+                                 {"/run/mydaemon.pid", eco_fmt("%s/my.pid", dir)},
+                                 {"/var/log/mydaemon.log", log},
+                                 {NULL, NULL}};
+    eco_cmd c;
+    unit_command(unit, "ExecStart", subs, &c);
+    eco_cmd_arg(&c, eco_fmt("--announce=%s", fifo));
+    eco_cmd_env(&c, eco_fmt("NOTIFY_SOCKET=%s", name));
+    eco_cmd_env(&c, invocation_id());
+    c.capture = false;
+    pid_t main_pid = eco_spawn(&c);
+    char *line = eco_read_line(ann, eco_timeout_ms());
+    ECO_ASSERT(line);
+    pid_t program = (pid_t)atoi(line);
+    ECO_ASSERT_INT_EQ(eco_ppid(program), main_pid);
+    expect_message(sock, eco_fmt("READY=1\nMAINPID=%d", (int)main_pid), main_pid);
+    ECO_SYS(rename(log, eco_fmt("%s.1", log)));
+    unit_command(unit, "ExecReload", subs, &c);
+    char *out, *err;
+    int st = eco_run(&c, &out, &err);
+    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "ExecReload %s: %s", eco_status_text(st), err);
+    ECO_ASSERT_MSG(eco_exists(log), "ExecReload did not reopen %s", log);
+    ECO_SYS(kill(main_pid, SIGTERM));
+    ECO_ASSERT_MSG(eco_wait_gone(program, eco_timeout_ms()), "PROGRAM survived the stop");
+    st = eco_reap(main_pid, eco_timeout_ms());
+    ECO_ASSERT_MSG(ECO_EXITED(st, 128 + SIGTERM), "run %s", eco_status_text(st));
+    expect_message(sock, "STOPPING=1", main_pid);
+}
+
 /* daemonctx-forking.service: ExecStart returns once PROGRAM runs, PIDFile=
  * names it (not the starter), ExecStop stops it and removes the file. */
 ECO_TEST(systemd_cli_forking_unit_starts_and_stops_through_pidfile)
