@@ -164,6 +164,23 @@ int dcx_fail(daemonctx_error *err, enum daemonctx_step step, int errnum, const c
     return r;
 }
 
+size_t dcx_format(char *buf, size_t size, const char *fmt, ...)
+{
+    daemonctx_error scratch;
+    va_list ap;
+    va_start(ap, fmt);
+    (void)dcx_vfail(&scratch, DAEMONCTX_STEP_NONE, 0, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(scratch.message);
+    if (size == 0)
+        return 0;
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, scratch.message, n);
+    buf[n] = '\0';
+    return n;
+}
+
 void dcx_clear(daemonctx_error *err)
 {
     if (err) {

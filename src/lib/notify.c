@@ -64,9 +64,9 @@ int dcx_notify(const char *message, daemonctx_error *err)
 
 int dcx_notify_ready(daemonctx_error *err)
 {
-    daemonctx_error scratch;
-    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "READY=1\nMAINPID=%d", (int)getpid());
-    return dcx_notify(scratch.message, err);
+    char message[48];
+    (void)dcx_format(message, sizeof message, "READY=1\nMAINPID=%d", (int)getpid());
+    return dcx_notify(message, err);
 }
 
 int dcx_notify_listen(char *name, size_t size)

@@ -199,13 +199,8 @@ static int is_locked(int fd, const struct stat *st, pid_t *holder)
 int dcx_pid_holds_lock(pid_t pid, dev_t dev, ino_t ino)
 {
     char fd_dir[64], info_dir[64];
-    daemonctx_error scratch;
-    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "/proc/%d/fd", (int)pid);
-    memcpy(fd_dir, scratch.message, sizeof fd_dir);
-    fd_dir[sizeof fd_dir - 1] = '\0';
-    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "/proc/%d/fdinfo", (int)pid);
-    memcpy(info_dir, scratch.message, sizeof info_dir);
-    info_dir[sizeof info_dir - 1] = '\0';
+    (void)dcx_format(fd_dir, sizeof fd_dir, "/proc/%d/fd", (int)pid);
+    (void)dcx_format(info_dir, sizeof info_dir, "/proc/%d/fdinfo", (int)pid);
 
     int found = 0, info = -1;
     DIR *d = opendir(fd_dir); /* glibc opens it close-on-exec */
@@ -424,15 +419,14 @@ fail:
 
 int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err)
 {
-    daemonctx_error scratch;
+    char text[16];
     pid_t pid = getpid();
-    /* Formatted by the async-signal-safe error formatter: this runs in the
-     * forked daemon. The file was emptied when it was locked: one write. */
-    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "%d\n", (int)pid);
-    size_t len = strlen(scratch.message);
+    /* Formatted by the async-signal-safe formatter: this runs in the forked
+     * daemon. The file was emptied when it was locked: one write. */
+    size_t len = dcx_format(text, sizeof text, "%d\n", (int)pid);
     ssize_t n;
     do
-        n = pwrite(pf->fd, scratch.message, len, 0);
+        n = pwrite(pf->fd, text, len, 0);
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)len)
         return dcx_fail(err, DAEMONCTX_STEP_PIDFILE_WRITE, n < 0 ? errno : ENOSPC, "cannot write PID %d to pidfile %s: %m",

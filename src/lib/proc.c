@@ -8,18 +8,6 @@
 
 #include "internal.h"
 
-/* "/proc/PID/stat" without snprintf. */
-static void stat_path(pid_t pid, char *buf, size_t size)
-{
-    daemonctx_error scratch;
-    dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "/proc/%d/stat", (int)pid);
-    size_t n = strlen(scratch.message);
-    if (n >= size)
-        n = size - 1;
-    memcpy(buf, scratch.message, n);
-    buf[n] = '\0';
-}
-
 static long next_number(const char **p)
 {
     long v = 0, sign = 1;
@@ -37,7 +25,7 @@ static long next_number(const char **p)
 int dcx_proc_stat(pid_t pid, struct dcx_proc *st)
 {
     char path[48], buf[512];
-    stat_path(pid, path, sizeof path);
+    (void)dcx_format(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd;
     do
         fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -110,16 +110,10 @@ char **dcx_environ_with(char *const envp[], const char *entry)
 /* "program 'x' (PID 12)" or "daemon PID 12". */
 static void name_child(char *buf, size_t size, const char *program, pid_t pid)
 {
-    daemonctx_error scratch;
     if (program)
-        dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "program '%s' (PID %d)", program, (int)pid);
+        (void)dcx_format(buf, size, "program '%s' (PID %d)", program, (int)pid);
     else
-        dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "daemon PID %d", (int)pid);
-    size_t n = strlen(scratch.message);
-    if (n >= size)
-        n = size - 1;
-    memcpy(buf, scratch.message, n);
-    buf[n] = '\0';
+        (void)dcx_format(buf, size, "daemon PID %d", (int)pid);
 }
 
 int dcx_fail_died(daemonctx_error *err, const char *program, pid_t pid, const siginfo_t *si)

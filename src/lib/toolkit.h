@@ -25,6 +25,13 @@ int dcx_poll_one(int fd, short events, long long deadline);
 /* "2", "0.5", "1.250": ms as a user writes seconds. */
 const char *dcx_format_seconds(unsigned ms, char *buf, size_t size);
 
+/* ---------------------------------------------------------------- error.c */
+
+/* snprintf's job with the error formatter's subset (%s %d %ld %u %o; a %s
+ * over 160 bytes shortened in its middle), async-signal-safe; at most
+ * DAEMONCTX_MESSAGE_MAX - 1 bytes. Returns the length written. */
+size_t dcx_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* --------------------------------------------------------------- fd helpers */
 
 /* close() is not retried on EINTR: on Linux the fd is released either way,

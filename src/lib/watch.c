@@ -159,20 +159,13 @@ void dcx_watch_close(struct dcx_watch *w)
 
 void dcx_describe_exit(const siginfo_t *si, char *buf, size_t size)
 {
-    daemonctx_error scratch;
     const char *name = si->si_code == CLD_EXITED ? NULL : dcx_signal_name(si->si_status);
     if (si->si_pid == 0) /* not ours to reap: somebody else saw the status */
-        dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "ended");
+        (void)dcx_format(buf, size, "ended");
     else if (si->si_code == CLD_EXITED)
-        dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "exited with status %d", si->si_status);
+        (void)dcx_format(buf, size, "exited with status %d", si->si_status);
     else if (name)
-        dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "was killed by signal %s", name);
+        (void)dcx_format(buf, size, "was killed by signal %s", name);
     else
-        dcx_fail(&scratch, DAEMONCTX_STEP_NONE, 0, "was killed by signal %d", si->si_status);
-    size_t n = strlen(scratch.message);
-    if (n >= size)
-        n = size ? size - 1 : 0;
-    memcpy(buf, scratch.message, n);
-    if (size)
-        buf[n] = '\0';
+        (void)dcx_format(buf, size, "was killed by signal %d", si->si_status);
 }
