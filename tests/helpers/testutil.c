@@ -1063,6 +1063,18 @@ void tu_cmd_args(tu_cmd *c, const char *arg, ...)
     va_end(ap);
 }
 
+void tu_cmd_init_command(tu_cmd *c, const char *program, ...)
+{
+    tu_cmd_init_program(c, program);
+    c->report = false;
+    c->core_unlimited = false;
+    va_list ap;
+    va_start(ap, program);
+    for (const char *a = program ? va_arg(ap, const char *) : NULL; a; a = va_arg(ap, const char *))
+        add_arg(c, tu_strdup(a));
+    va_end(ap);
+}
+
 void tu_cmd_fd(tu_cmd *c, int child_fd, int parent_fd)
 {
     for (size_t i = 0; i < c->nfds; i++) {

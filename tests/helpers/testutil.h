@@ -202,6 +202,11 @@ void tu_cmd_init(tu_cmd *c);
 /* A command running PROGRAM (NULL: the first argument added is the program). */
 void tu_cmd_init_program(tu_cmd *c, const char *program);
 __attribute__((format(printf, 2, 3))) void tu_cmd_arg(tu_cmd *c, const char *fmt, ...);
+/* A command running any program, with the arguments listed (up to a NULL);
+ * no report pipe (a program other than the helper may use fd 5 itself) and
+ * the test's own RLIMIT_CORE.
+ * PROGRAM NULL: the first argument added later is the program. */
+__attribute__((sentinel)) void tu_cmd_init_command(tu_cmd *c, const char *program, ...);
 /* Arguments taken as they are, up to a NULL. */
 __attribute__((sentinel)) void tu_cmd_args(tu_cmd *c, const char *arg, ...);
 void tu_cmd_fd(tu_cmd *c, int child_fd, int parent_fd);
