@@ -166,7 +166,10 @@ static fault_event *trace_start(const char *pidfile, bool lib, int min_depth, in
 
 /* -------------------------------------------------- concurrent starts */
 
-static void concurrent_starts(int rounds, int starters)
+/* ROUNDS of STARTERS starts at once on one pidfile. LEAK_CHECK: the starts
+ * of a sanitized build run LeakSanitizer at exit (two thirds of a start's
+ * time under ASan). */
+static void concurrent_starts(int rounds, int starters, bool leak_check)
 {
     const char *dir = tu_tmpdir();
     const char *pidfile = tu_fmt("%s/d.pid", dir);
@@ -184,6 +187,7 @@ static void concurrent_starts(int rounds, int starters)
                                 (const char *)NULL);
             c.new_session = true;
             c.gate = gate[0];
+            c.no_leak_check = !leak_check;
             starts[i] = tu_spawn(&c);
         }
         close(gate[0]);
@@ -217,12 +221,14 @@ static void concurrent_starts(int rounds, int starters)
 
 TU_TEST(lifecycle_50_concurrent_starts_one_daemon)
 {
-    concurrent_starts(10, 50);
+    concurrent_starts(10, 50, true);
 }
 
+/* The full figure: 5000 starts. Their leaks are checked in the test above
+ * (500 of the same starts); here the race is what counts. */
 TU_TEST(lifecycle_50_concurrent_starts_one_daemon_100_rounds)
 {
-    concurrent_starts(100, 50);
+    concurrent_starts(100, 50, false);
 }
 
 /* ----------------------------------------------------- start vs stop */
