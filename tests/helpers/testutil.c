@@ -92,6 +92,7 @@ static size_t nreaped, cap_reaped;
 
 struct copy {
     const char *from, *to;
+    bool lib; /* it links libdaemonctx: LD_LIBRARY_PATH=bindir where it runs */
 };
 static struct copy *copies;
 static size_t ncopies, cap_copies;
@@ -503,19 +504,18 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-const char *tu_exec_copy(const char *path)
+/* The private copy of PATH; LIB: the program links libdaemonctx, whose copy
+ * is put beside it. */
+static const char *exec_copy(const char *path, bool lib)
 {
     for (size_t i = 0; i < ncopies; i++)
         if (strcmp(copies[i].from, path) == 0)
             return copies[i].to;
-    if (!bindir) {
+    if (!bindir)
         bindir = make_tmpdir("dcx-bin");
-        /* The shared library the helper programs link, beside them (their
-         * RUNPATH has $ORIGIN), under its soname. */
-        const char *lib = getenv("DCX_LIBDAEMONCTX");
-        if (lib && *lib)
-            copy_file(lib, tu_fmt("%s/%s", bindir, base_name(lib)), 0644);
-    }
+    const char *so = getenv("DCX_LIBDAEMONCTX");
+    if (lib && so && *so && !tu_path_exists(tu_fmt("%s/%s", bindir, base_name(so))))
+        copy_file(so, tu_fmt("%s/%s", bindir, base_name(so)), 0644);
     const char *to = tu_fmt("%s/%s", bindir, base_name(path));
     if (tu_path_exists(to)) { /* two programs of the same name */
         const char *sub = tu_fmt("%s/%zu", bindir, ncopies);
@@ -523,8 +523,13 @@ const char *tu_exec_copy(const char *path)
         to = tu_fmt("%s/%s", sub, base_name(path));
     }
     copy_file(path, to, 0755);
-    PUSH(copies, ncopies, cap_copies, ((struct copy){tu_strdup(path), to}));
+    PUSH(copies, ncopies, cap_copies, ((struct copy){tu_strdup(path), to, lib && so && *so}));
     return to;
+}
+
+const char *tu_exec_copy(const char *path)
+{
+    return exec_copy(path, false);
 }
 
 /* ----------------------------------------------------------------- /proc */
@@ -1009,7 +1014,21 @@ int tu_pidfd_send_signal(int pidfd, int sig)
 const char *tu_helper_path(void)
 {
     const char *env = getenv("DCX_HELPER");
-    return tu_exec_copy(env && *env ? env : DCX_HELPER_PATH);
+    return exec_copy(env && *env ? env : DCX_HELPER_PATH, true);
+}
+
+/* The directory to put on LD_LIBRARY_PATH for PROGRAM, a private copy that
+ * links libdaemonctx, or NULL. (Its RUNPATH names the build tree, which a
+ * program that dropped to nobody may not reach; a program that runs with a
+ * real uid other than its effective one ignores LD_LIBRARY_PATH, but then
+ * its effective uid is root's, which reaches the build tree. $ORIGIN would
+ * not do: musl's loader ignores a whole RUNPATH that has it in that case.) */
+static const char *library_dir_for(const char *program)
+{
+    for (size_t i = 0; i < ncopies; i++)
+        if (copies[i].lib && strcmp(copies[i].to, program) == 0)
+            return bindir;
+    return NULL;
 }
 
 void tu_cmd_init_program(tu_cmd *c, const char *program)
@@ -1231,6 +1250,9 @@ __attribute__((noreturn)) static void spawn_child(tu_cmd *c, int exefd)
         (void)unsetenv("LISTEN_PID");
         (void)unsetenv("LISTEN_FDS");
         (void)unsetenv("LISTEN_FDNAMES");
+        const char *libdir = library_dir_for(c->argv[0]);
+        if (libdir)
+            (void)setenv("LD_LIBRARY_PATH", libdir, 1);
         for (size_t i = 0; i < c->nenv; i++) {
             if (strchr(c->env[i], '='))
                 (void)putenv((char *)(uintptr_t)c->env[i]);

@@ -131,11 +131,11 @@ bool tu_same_file(const char *a, const char *b);
 bool tu_dir_is_inside(const char *dir, const char *top);
 
 /* A private copy of the executable PATH, runnable by any user: in a 0755
- * directory of its own under /tmp, mode 0755, with libdaemonctx beside it
- * when $DCX_LIBDAEMONCTX names it (the test programs look there first,
- * RUNPATH $ORIGIN). The build tree may sit under a 0700 home, where a
- * program that dropped to nobody cannot even be executed. One copy per
- * program per test; removed at the end of the test. */
+ * directory of its own under /tmp, mode 0755. The build tree may sit under
+ * a 0700 home, where a program that dropped to nobody cannot even be
+ * executed. One copy per program per test; removed at the end of the test.
+ * (tu_helper_path()'s copy has libdaemonctx, $DCX_LIBDAEMONCTX, beside it,
+ * and runs with LD_LIBRARY_PATH naming it.) */
 const char *tu_exec_copy(const char *path);
 
 /* ----------------------------------------------------------------- spawning */
