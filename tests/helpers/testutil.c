@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -464,6 +465,24 @@ bool tu_dir_is_inside(const char *dir, const char *top)
     }
     (void)close(fd);
     return inside;
+}
+
+int tu_make_mounts_private(const char *path)
+{
+    char *p = tu_strdup(path);
+    for (;;) {
+        if (mount(NULL, p, NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+            return 0;
+        if (errno != EINVAL || strcmp(p, "/") == 0)
+            return -1;
+        char *slash = strrchr(p, '/');
+        if (!slash)
+            return -1;
+        if (slash == p)
+            p[1] = 0;
+        else
+            *slash = 0;
+    }
 }
 
 static void copy_file(const char *from, const char *to, mode_t mode)

@@ -130,6 +130,14 @@ bool tu_same_file(const char *a, const char *b);
  * /proc/PID/root). */
 bool tu_dir_is_inside(const char *dir, const char *top);
 
+/* In a mount namespace of the caller's own (after unshare(CLONE_NEWNS)):
+ * make the mount that holds PATH, and those below it, private, so that what
+ * is mounted there does not propagate out. The mount point is found by
+ * walking up from PATH: "/" is not always one (a chroot's root may be a
+ * plain directory). 0, or -1 and errno (EINVAL: no mount point at or above
+ * PATH inside our root). */
+int tu_make_mounts_private(const char *path);
+
 /* A private copy of the executable PATH, runnable by any user: in a 0755
  * directory of its own under /tmp, mode 0755. The build tree may sit under
  * a 0700 home, where a program that dropped to nobody cannot even be

@@ -512,7 +512,7 @@ TU_TEST(hostile_pidfile_locked_by_another_than_the_pid_named_is_never_signalled)
  * PID namespace with its own /proc. */
 static void pid1_sentinel(const char *pidfile, int report)
 {
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || mount("proc", "/proc", "proc", 0, NULL) < 0)
+    if (tu_make_mounts_private("/proc") < 0 || mount("proc", "/proc", "proc", 0, NULL) < 0)
         _exit(3);
     static const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT};
     sigset_t set;
@@ -645,7 +645,8 @@ static void private_mounts(void)
 {
     if (!tu_is_root())
         tu_skip("needs root (mount)");
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    /* the file systems are mounted in temporary directories under /tmp */
+    if (unshare(CLONE_NEWNS) < 0 || tu_make_mounts_private("/tmp") < 0)
         tu_skip("no mount namespace here: %s", strerror(errno));
 }
 

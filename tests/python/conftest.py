@@ -8,6 +8,7 @@ process exits: it can wait for it and see its exit status. Synchronization is
 on pipes, pidfds and process exits, each under a deadline; no sleeps.
 """
 import ctypes
+import errno
 import json
 import os
 import select
@@ -246,16 +247,28 @@ def runner(tmp_path):
 
 # ------------------------------------------------------------ private /tmp
 
+def _make_private(path):
+    while True:
+        if _libc.mount(None, os.fsencode(path), None, MS_REC | MS_PRIVATE, None) == 0:
+            return 0
+        err = ctypes.get_errno()
+        if err != errno.EINVAL or path == '/':
+            return err
+        path = os.path.dirname(path)
+
+
 def _bind_tmp(directory, keep=()):
     """In a mount namespace of our own, DIRECTORY becomes /tmp; the entries of
     the real /tmp named in KEEP (what the process still needs: the source or
     build tree may live there) stay visible in it."""
     if _libc.unshare(CLONE_NEWNS) != 0:
         return ctypes.get_errno()
-    # Our mounts must not propagate back. EINVAL when / is not a mount point
-    # (inside a chroot): then no private /tmp.
-    if _libc.mount(None, b'/', None, MS_REC | MS_PRIVATE, None) != 0:
-        return ctypes.get_errno()
+    # Our mounts must not propagate back: the mount holding /tmp becomes
+    # private. It is the nearest mount point at or above /tmp ("/" is not
+    # always one: a chroot's root may be a plain directory).
+    err = _make_private('/tmp')
+    if err:
+        return err
     for name in keep:
         inside = os.path.join(directory, name)
         source = os.path.join('/tmp', name)
