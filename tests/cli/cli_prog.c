@@ -21,10 +21,10 @@
  *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits;
  *                       goes on once the child has written it (one writer at a
  *                       time on FD: the events come in the order of the actions)
- *   fork-sleeper-closing:FD:N  the same, the child closing its copy of fd N first
- *                       (PROGRAM's pidfile lock is fd 3)
- *   fork-hog:FD:MB      the same, the child touching MB megabytes first (a
- *                       process that takes a while to die: its memory goes
+ *   fork-sleeper-closing:FD:N[,N...]  the same, the child closing its copies
+ *                       of those fds first (PROGRAM's pidfile lock is fd 3)
+ *   fork-hog:FD:MB[:N[,N...]]  the same, the child touching MB megabytes first
+ *                       (a process that takes a while to die: its memory goes
  *                       before its files, and so before the locks it holds)
  */
 #include <errno.h>
@@ -105,9 +105,10 @@ static void pause_forever(void)
         pause();
 }
 
-/* Fork a child that closes fd CLOSE_FD (if >= 0), touches MB megabytes,
- * writes "child PID" on FD and waits; return once it has written it. */
-static void fork_sleeper(int fd, int close_fd, int mb)
+/* Fork a child that closes the fds in CLOSE ("N,N,...", or NULL), touches
+ * MB megabytes, writes "child PID" on FD and waits; return once it has
+ * written it. */
+static void fork_sleeper(int fd, const char *close_list, int mb)
 {
     int said[2];
     if (pipe(said) < 0)
@@ -117,8 +118,8 @@ static void fork_sleeper(int fd, int close_fd, int mb)
         _exit(97);
     if (pid == 0) {
         close(said[0]);
-        if (close_fd >= 0)
-            close(close_fd);
+        for (const char *c = close_list; c && *c; c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL)
+            close(atoi(c));
         if (mb > 0) {
             size_t len = (size_t)mb << 20;
             char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -178,12 +179,13 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "print") == 0) {
             if (write(1, "out-line\n", 9) != 9 || write(2, "err-line\n", 9) != 9)
                 _exit(95);
-        } else if (sscanf(a, "fork-sleeper-closing:%d:%d", &x, &y) == 2) {
-            fork_sleeper(x, y, 0);
+        } else if (sscanf(a, "fork-sleeper-closing:%d:%n", &x, &z) == 1 && z > 0) {
+            fork_sleeper(x, a + z, 0);
         } else if (sscanf(a, "fork-hog:%d:%d", &x, &y) == 2) {
-            fork_sleeper(x, -1, y);
+            const char *list = strchr(strchr(a + 9, ':') + 1, ':');
+            fork_sleeper(x, list ? list + 1 : NULL, y);
         } else if (sscanf(a, "fork-sleeper:%d", &x) == 1) {
-            fork_sleeper(x, -1, 0);
+            fork_sleeper(x, NULL, 0);
         } else {
             fprintf(stderr, "dcx-cli-prog: unknown action %s\n", a);
             _exit(99);

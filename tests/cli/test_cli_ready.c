@@ -117,20 +117,26 @@ TU_TEST(cli_ready_fd_never_ready_times_out)
     expect_nothing_left(pf);
 }
 
-/* What PROGRAM forked goes with it. (Its child here does not keep the
- * pidfile lock: see the next test for one that does.) */
+/* What PROGRAM forked goes with it. PROGRAM gives up once its child is
+ * there (it closes the readiness fd, which the child does not hold): a
+ * failure at a known moment, not at a timeout that might come before the
+ * child on a loaded machine. (The child here does not keep the pidfile lock
+ * either: see the next test for one that does.) */
 TU_TEST(cli_ready_failure_kills_what_program_forked)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
     tu_cmd c;
     ready_cmd(&c, pf, "fd:4");
-    tu_cmd_arg(&c, "--timeout=0.5");
+    tu_cmd_arg(&c, "--timeout=30");
     program(&c);
-    tu_cmd_arg(&c, "fork-sleeper-closing:%d:3", EVENT_FD);
+    tu_cmd_arg(&c, "fork-sleeper-closing:%d:3,4", EVENT_FD);
+    tu_cmd_arg(&c, "close:4");
     tu_proc *p = tu_spawn(&c);
-    expect_event(p, "child");
+    pid_t child = expect_event(p, "child");
     cli_result r = cli_finish(p, tu_now_ms());
-    expect_error(&r, 9, (char *)NULL);
+    expect_error(&r, 8, "closed fd 4 before it was ready", (char *)NULL);
+    /* killed by start: it ends (it may still be on its way out now) */
+    TU_ASSERT_MSG(tu_wait_gone(child, tu_timeout_ms()), "PROGRAM's child %d survived the failed start", (int)child);
     expect_nothing_left(pf);
 }
 
@@ -147,14 +153,15 @@ TU_TEST(cli_ready_failure_removes_the_pidfile_a_dying_child_of_program_held)
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
     tu_cmd c;
     ready_cmd(&c, pf, "fd:4");
-    tu_cmd_arg(&c, "--timeout=0.5");
+    tu_cmd_arg(&c, "--timeout=30");
     program(&c);
-    tu_cmd_arg(&c, "fork-hog:%d:64", EVENT_FD);
+    tu_cmd_arg(&c, "fork-hog:%d:64:4", EVENT_FD);
+    tu_cmd_arg(&c, "close:4");
     tu_proc *p = tu_spawn(&c);
     pid_t child = expect_event(p, "child");
     TU_ASSERT(fd_points_to(child, 3, pf));
     cli_result r = cli_finish(p, tu_now_ms());
-    expect_error(&r, 9, (char *)NULL);
+    expect_error(&r, 8, "closed fd 4 before it was ready", (char *)NULL);
     expect_nothing_left(pf);
 }
 
