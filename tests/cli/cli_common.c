@@ -13,18 +13,14 @@
 
 const char *cli_path(void)
 {
-    const char *p = getenv("DAEMONCTX");
-    if (!p || !*p)
-        TU_FAIL("$DAEMONCTX (the daemonctx binary under test) is not set");
-    return p;
+    return tu_env("DAEMONCTX");
 }
 
+/* A private copy: PROGRAM may run as nobody, who cannot reach a build tree
+ * under a 0700 home. */
 const char *prog_path(void)
 {
-    const char *p = getenv("DCX_CLI_PROG");
-    if (!p || !*p)
-        TU_FAIL("$DCX_CLI_PROG (the test program) is not set");
-    return p;
+    return tu_exec_copy(tu_env("DCX_CLI_PROG"));
 }
 
 void need_root(void)
@@ -43,11 +39,11 @@ void cli_cmd(tu_cmd *c, const char *first_arg)
 cli_result cli_finish(tu_proc *p, int64_t started_ms)
 {
     cli_result r;
-    int st = tu_wait(p, tu_timeout_ms());
-    r.elapsed_ms = tu_now_ms() - started_ms;
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = tu_proc_stdout(p);
-    r.err = tu_proc_stderr(p);
+    tu_result t = tu_finish(p, tu_now_ms() + tu_timeout_ms());
+    r.elapsed_ms = t.elapsed_ms - (started_ms - p->started_ms);
+    r.code = t.code;
+    r.out = t.out;
+    r.err = t.err;
     r.proc = p;
     return r;
 }
@@ -137,15 +133,41 @@ pid_t expect_event(tu_proc *p, const char *word)
     return (pid_t)atoi(line + wl + 1);
 }
 
+pid_t expect_stamp(tu_proc *p, const char *word, int64_t *us)
+{
+    char *line = tu_read_line(p->report, tu_timeout_ms());
+    if (!line)
+        TU_FAIL("EOF on the event channel, expected \"%s PID US\"", word);
+    size_t wl = strlen(word);
+    int pid = 0;
+    long long t = 0;
+    TU_ASSERT_MSG(strncmp(line, word, wl) == 0 && sscanf(line + wl, " %d %lld", &pid, &t) == 2,
+                  "event \"%s\", expected \"%s PID US\"", line, word);
+    *us = t;
+    return (pid_t)pid;
+}
+
+pid_t cli_start_plain(const char *pidfile)
+{
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    c.report = false;
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_result r = tu_run(&c);
+    if (r.code != 0)
+        TU_FAIL("starting a daemon on %s: exit %d: %s", pidfile, r.code, r.err);
+    pid_t pid = tu_pidfile_pid(pidfile);
+    TU_ASSERT_MSG(pid > 0, "no PID in %s after a start", pidfile);
+    tu_track_pid(pid);
+    tu_wait_reparented(pid);
+    return pid;
+}
+
 bool fd_points_to(pid_t pid, int fd, const char *path)
 {
-    char link[64], buf[PATH_MAX];
-    (void)snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
-    ssize_t n = readlink(link, buf, sizeof buf - 1);
-    if (n < 0)
-        return false;
-    buf[n] = 0;
-    return strcmp(buf, path) == 0;
+    return tu_proc_is(pid, tu_fmt("fd/%d", fd), path);
 }
 
 const char *proc_strings(pid_t pid, const char *what, size_t *len)

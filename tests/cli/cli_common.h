@@ -16,9 +16,11 @@
 
 #define EVENT_FD TU_REPORT_FD
 
+/* $DAEMONCTX: the command under test (from the build tree: it runs as root). */
 const char *cli_path(void);
 /* Skip the test (exit 77) unless we are root: chroot, privilege drops. */
 void need_root(void);
+/* $DCX_CLI_PROG's private copy (tu_exec_copy): it may run as nobody. */
 const char *prog_path(void);
 
 /* A command "daemonctx ARG..."; add more with tu_cmd_arg. */
@@ -52,6 +54,12 @@ pid_t start_daemon(tu_cmd *c, const char *pidfile, cli_result *out);
 
 /* A line "WORD PID" from the event channel of P; returns PID. */
 pid_t expect_event(tu_proc *p, const char *word);
+/* A line "WORD PID US" (PROGRAM's stamp:FD:WORD): returns PID, *US the
+ * CLOCK_MONOTONIC time PROGRAM took when it wrote the line. */
+pid_t expect_stamp(tu_proc *p, const char *word, int64_t *us);
+/* Start `daemonctx start --pidfile=PATH` of PROGRAM (waiting), a daemon
+ * reparented to the test; returns its PID. */
+pid_t cli_start_plain(const char *pidfile);
 
 /* Whether fd FD of PID points at PATH. */
 bool fd_points_to(pid_t pid, int fd, const char *path);

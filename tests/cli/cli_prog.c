@@ -5,6 +5,9 @@
  * directory. It carries out its arguments in order, then waits for signals
  * forever (unless an action ended it):
  *   event:FD:WORD       write "WORD PID\n" to FD
+ *   stamp:FD:WORD       write "WORD PID US\n" to FD, US the CLOCK_MONOTONIC
+ *                       time in microseconds (an event's time, taken where it
+ *                       happens, not where the test reads it)
  *   exit:N              _exit(N)
  *   delay:MS            sleep MS milliseconds (program behaviour, not test sync)
  *   ready-fd:N          write "\n" to fd N
@@ -15,7 +18,14 @@
  *   trap-nth:SIG:N:FD:CODE  the same on the Nth SIG; before, "saw SIG PID\n"
  *   raise:SIG           die of signal SIG (default action)
  *   print               "out-line" on stdout, "err-line" on stderr
- *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits
+ *   fork-sleeper:FD     fork a child that writes "child PID\n" to FD and waits;
+ *                       goes on once the child has written it (one writer at a
+ *                       time on FD: the events come in the order of the actions)
+ *   fork-sleeper-closing:FD:N[,N...]  the same, the child closing its copies
+ *                       of those fds first (PROGRAM's pidfile lock is fd 3)
+ *   fork-hog:FD:MB[:N[,N...]]  the same, the child touching MB megabytes first
+ *                       (a process that takes a while to die: its memory goes
+ *                       before its files, and so before the locks it holds)
  *   orphans:N           make N orphans that end at once (each a grandchild
  *                       whose parent has already exited)
  *   lines:N             write "line 1\n" ... "line N\n" on stdout, one write each
@@ -30,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -42,6 +53,17 @@ static void say(int fd, const char *word)
 {
     char line[128];
     int n = snprintf(line, sizeof line, "%s %d\n", word, (int)getpid());
+    if (n > 0 && write(fd, line, (size_t)n) < 0)
+        _exit(90);
+}
+
+static void stamp(int fd, const char *word)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    char line[160];
+    int n = snprintf(line, sizeof line, "%s %d %lld\n", word, (int)getpid(),
+                     (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
     if (n > 0 && write(fd, line, (size_t)n) < 0)
         _exit(90);
 }
@@ -91,6 +113,41 @@ static void pause_forever(void)
         pause();
 }
 
+/* Fork a child that closes the fds in CLOSE ("N,N,...", or NULL), touches
+ * MB megabytes, writes "child PID" on FD and waits; return once it has
+ * written it. */
+static void fork_sleeper(int fd, const char *close_list, int mb)
+{
+    int said[2];
+    if (pipe(said) < 0)
+        _exit(96);
+    pid_t pid = fork();
+    if (pid < 0)
+        _exit(97);
+    if (pid == 0) {
+        close(said[0]);
+        for (const char *c = close_list; c && *c; c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL)
+            close(atoi(c));
+        if (mb > 0) {
+            size_t len = (size_t)mb << 20;
+            char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED)
+                _exit(98);
+            (void)madvise(m, len, MADV_NOHUGEPAGE);
+            for (size_t i = 0; i < len; i += 4096)
+                m[i] = 1;
+        }
+        say(fd, "child");
+        close(said[1]);
+        pause_forever();
+    }
+    close(said[1]);
+    char ch;
+    while (read(said[0], &ch, 1) < 0 && errno == EINTR)
+        ;
+    close(said[0]);
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -99,6 +156,8 @@ int main(int argc, char **argv)
         char word[64];
         if (sscanf(a, "event:%d:%63s", &x, word) == 2) {
             say(x, word);
+        } else if (sscanf(a, "stamp:%d:%63s", &x, word) == 2) {
+            stamp(x, word);
         } else if (sscanf(a, "exit:%d", &x) == 1) {
             _exit(x);
         } else if (sscanf(a, "delay:%d", &x) == 1) {
@@ -128,12 +187,13 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "print") == 0) {
             if (write(1, "out-line\n", 9) != 9 || write(2, "err-line\n", 9) != 9)
                 _exit(95);
+        } else if (sscanf(a, "fork-sleeper-closing:%d:%n", &x, &z) == 1 && z > 0) {
+            fork_sleeper(x, a + z, 0);
+        } else if (sscanf(a, "fork-hog:%d:%d", &x, &y) == 2) {
+            const char *list = strchr(strchr(a + 9, ':') + 1, ':');
+            fork_sleeper(x, list ? list + 1 : NULL, y);
         } else if (sscanf(a, "fork-sleeper:%d", &x) == 1) {
-            pid_t pid = fork();
-            if (pid == 0) {
-                say(x, "child");
-                pause_forever();
-            }
+            fork_sleeper(x, NULL, 0);
         } else if (sscanf(a, "orphans:%d", &x) == 1) {
             for (int k = 0; k < x; k++) {
                 pid_t pid = fork();

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 /* Failing readiness waits are bounded by this, far below --timeout=30. */
-#define AT_ONCE_MS 5000
+#define AT_ONCE_MS (tu_timeout_ms() / 3) /* "at once", not at a timeout of 30 s */
 
 static void ready_cmd(tu_cmd *c, const char *pf, const char *ready)
 {
@@ -48,7 +48,7 @@ TU_TEST(cli_ready_exec_is_the_default)
     program(&c);
     pid_t pid = start_daemon(&c, pf, NULL);
     /* start returned after the exec: the daemon already is PROGRAM */
-    TU_ASSERT_STR_EQ(tu_proc_link(pid, "exe"), prog_path());
+    TU_ASSERT_PROC_IS(pid, "exe", prog_path());
 }
 
 TU_TEST(cli_ready_fd_returns_once_program_writes_newline)
@@ -117,18 +117,51 @@ TU_TEST(cli_ready_fd_never_ready_times_out)
     expect_nothing_left(pf);
 }
 
+/* What PROGRAM forked goes with it. PROGRAM gives up once its child is
+ * there (it closes the readiness fd, which the child does not hold): a
+ * failure at a known moment, not at a timeout that might come before the
+ * child on a loaded machine. (The child here does not keep the pidfile lock
+ * either: see the next test for one that does.) */
 TU_TEST(cli_ready_failure_kills_what_program_forked)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
     tu_cmd c;
     ready_cmd(&c, pf, "fd:4");
-    tu_cmd_arg(&c, "--timeout=0.5");
+    tu_cmd_arg(&c, "--timeout=30");
     program(&c);
-    tu_cmd_arg(&c, "fork-sleeper:%d", EVENT_FD);
+    tu_cmd_arg(&c, "fork-sleeper-closing:%d:3,4", EVENT_FD);
+    tu_cmd_arg(&c, "close:4");
     tu_proc *p = tu_spawn(&c);
-    expect_event(p, "child");
+    pid_t child = expect_event(p, "child");
     cli_result r = cli_finish(p, tu_now_ms());
-    expect_error(&r, 9, (char *)NULL);
+    expect_error(&r, 8, "closed fd 4 before it was ready", (char *)NULL);
+    /* killed by start: it ends (it may still be on its way out now) */
+    TU_ASSERT_MSG(tu_wait_gone(child, tu_timeout_ms()), "PROGRAM's child %d survived the failed start", (int)child);
+    expect_nothing_left(pf);
+}
+
+/* A child of PROGRAM that inherited the pidfile lock is killed with it; the
+ * lock is free once that child has ended, and the failed start must not
+ * leave the pidfile. It does today when the child is still dying when start
+ * looks at the lock (src/cli/ready.c, invoker_wait_ready: the group is
+ * killed, PROGRAM reaped, then the lock tried at once): a child that takes a
+ * while to die (64 MB to free) makes that window wide. DISABLED in CMake
+ * until the fix (reap the killed process group before removing the
+ * pidfile) is in. */
+TU_TEST(cli_ready_failure_removes_the_pidfile_a_dying_child_of_program_held)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    ready_cmd(&c, pf, "fd:4");
+    tu_cmd_arg(&c, "--timeout=30");
+    program(&c);
+    tu_cmd_arg(&c, "fork-hog:%d:64:4", EVENT_FD);
+    tu_cmd_arg(&c, "close:4");
+    tu_proc *p = tu_spawn(&c);
+    pid_t child = expect_event(p, "child");
+    TU_ASSERT(fd_points_to(child, 3, pf));
+    cli_result r = cli_finish(p, tu_now_ms());
+    expect_error(&r, 8, "closed fd 4 before it was ready", (char *)NULL);
     expect_nothing_left(pf);
 }
 

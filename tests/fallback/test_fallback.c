@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "eco.h"
+#include "testutil.h"
 
 #define REPORT_FD 9
 #define KEEP_FD 6
@@ -46,88 +46,91 @@ struct run {
     pid_t invoker;
     pid_t daemon;
     int status;     /* the invoker's */
-    char *err;      /* the invoker's stderr */
+    const char *err; /* the invoker's stderr */
 };
 
 /* "dcx-seccomp --deny=... -- fb-daemon ARGS..." (no dcx-seccomp without DENY). */
-static void fb_command(eco_cmd *c, const char *const *deny)
+static void fb_command(tu_cmd *c, const char *const *deny)
 {
-    eco_cmd_init(c, (const char *)NULL);
+    tu_cmd_init_command(c, (const char *)NULL, (const char *)NULL);
     if (deny && deny[0]) {
-        eco_cmd_arg(c, eco_env("DCX_SECCOMP"));
+        tu_cmd_arg(c, "%s", tu_env("DCX_SECCOMP"));
         for (const char *const *d = deny; *d; d++)
-            eco_cmd_arg(c, eco_fmt("--deny=%s", *d));
-        eco_cmd_arg(c, "--");
+            tu_cmd_arg(c, "%s", tu_fmt("--deny=%s", *d));
+        tu_cmd_arg(c, "%s", "--");
     }
-    eco_cmd_arg(c, eco_env("FB_DAEMON"));
-    eco_cmd_env(c, "NOTIFY_SOCKET");
-    eco_cmd_env(c, "INVOCATION_ID");
-    eco_cmd_env(c, "LISTEN_PID");
+    tu_cmd_arg(c, "%s", tu_env("FB_DAEMON"));
+    tu_cmd_env(c, "NOTIFY_SOCKET");
+    tu_cmd_env(c, "INVOCATION_ID");
+    tu_cmd_env(c, "LISTEN_PID");
 }
 
 /* Start fb-daemon in MODE under DENY; returns once the invoker has ended. */
 static void start(struct run *r, const char *const *deny, const char *mode, bool jail, const char *extra)
 {
     memset(r, 0, sizeof *r);
-    r->dir = eco_tmpdir();
-    r->pidfile = eco_fmt("%s/fb.pid", r->dir);
-    r->kept_path = eco_fmt("%s/kept", r->dir);
-    eco_write_file(r->kept_path, "kept\n", 0644);
-    int kept = (int)ECO_SYS(open(r->kept_path, O_RDONLY | O_CLOEXEC));
+    r->dir = tu_tmpdir();
+    r->pidfile = tu_fmt("%s/fb.pid", r->dir);
+    r->kept_path = tu_fmt("%s/kept", r->dir);
+    tu_write_file(r->kept_path, "kept\n", 0644);
+    int kept = (int)TU_SYS(open(r->kept_path, O_RDONLY | O_CLOEXEC));
     int p[2];
-    ECO_SYS(pipe2(p, O_CLOEXEC));
+    TU_SYS(pipe2(p, O_CLOEXEC));
     r->report = p[0];
 
-    eco_cmd c;
+    tu_cmd c;
     fb_command(&c, deny);
-    eco_cmd_arg(&c, eco_fmt("--pidfile=%s", r->pidfile));
-    eco_cmd_arg(&c, eco_fmt("--report=%d", REPORT_FD));
-    eco_cmd_arg(&c, eco_fmt("--keep=%d", KEEP_FD));
-    eco_cmd_arg(&c, eco_fmt("--mode=%s", mode));
+    tu_cmd_arg(&c, "%s", tu_fmt("--pidfile=%s", r->pidfile));
+    tu_cmd_arg(&c, "%s", tu_fmt("--report=%d", REPORT_FD));
+    tu_cmd_arg(&c, "%s", tu_fmt("--keep=%d", KEEP_FD));
+    tu_cmd_arg(&c, "%s", tu_fmt("--mode=%s", mode));
     for (size_t i = 0; i < sizeof decoys_below / sizeof decoys_below[0]; i++)
-        eco_cmd_arg(&c, eco_fmt("--decoy=%d", decoys_below[i]));
-    eco_cmd_arg(&c, eco_fmt("--decoy=%d", ABOVE_SOFT));
-    eco_cmd_arg(&c, eco_fmt("--nofile=%d", SOFT_NOFILE));
+        tu_cmd_arg(&c, "%s", tu_fmt("--decoy=%d", decoys_below[i]));
+    tu_cmd_arg(&c, "%s", tu_fmt("--decoy=%d", ABOVE_SOFT));
+    tu_cmd_arg(&c, "%s", tu_fmt("--nofile=%d", SOFT_NOFILE));
     if (jail) {
-        if (!eco_is_root())
-            eco_skip("a chroot needs root");
+        if (!tu_is_root())
+            tu_skip("a chroot needs root");
         /* An empty directory: no /proc, no /dev (the library opens /dev/null
          * before the chroot). */
-        r->jail = eco_fmt("%s/jail", r->dir);
-        ECO_SYS(mkdir(r->jail, 0755));
-        eco_cmd_arg(&c, eco_fmt("--chroot=%s", r->jail));
+        r->jail = tu_fmt("%s/jail", r->dir);
+        TU_SYS(mkdir(r->jail, 0755));
+        tu_cmd_arg(&c, "%s", tu_fmt("--chroot=%s", r->jail));
     }
     if (extra)
-        eco_cmd_arg(&c, extra);
-    eco_cmd_fd(&c, REPORT_FD, p[1]);
-    eco_cmd_fd(&c, KEEP_FD, kept);
-    r->invoker = eco_spawn(&c);
+        tu_cmd_arg(&c, "%s", extra);
+    tu_cmd_fd(&c, REPORT_FD, p[1]);
+    tu_cmd_fd(&c, KEEP_FD, kept);
+    tu_proc *inv = tu_spawn(&c);
+    r->invoker = inv->pid;
     (void)close(p[1]);
     (void)close(kept);
-    r->status = eco_finish(&c, NULL, &r->err);
-    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == ECO_SKIP_CODE)
-        eco_skip("%s", r->err);
+    tu_result res = tu_finish(inv, tu_now_ms() + tu_timeout_ms());
+    r->status = res.status;
+    r->err = res.err;
+    if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == TU_SKIP_CODE)
+        tu_skip("%s", r->err);
 }
 
 static pid_t read_daemon_pid(struct run *r)
 {
-    char *line = eco_read_line(r->report, eco_timeout_ms());
-    ECO_ASSERT_MSG(line, "the daemon never reported its PID (invoker %s: %s)", eco_status_text(r->status), r->err);
+    char *line = tu_read_line(r->report, tu_timeout_ms());
+    TU_ASSERT_MSG(line, "the daemon never reported its PID (invoker %s: %s)", tu_describe_status(r->status), r->err);
     r->daemon = (pid_t)atoi(line);
-    ECO_ASSERT(r->daemon > 0);
+    TU_ASSERT(r->daemon > 0);
     return r->daemon;
 }
 
 static void expect_up(struct run *r)
 {
-    ECO_ASSERT_MSG(ECO_EXITED(r->status, 0), "the invoker %s: %s", eco_status_text(r->status), r->err);
+    TU_ASSERT_MSG(TU_EXITED(r->status, 0), "the invoker %s: %s", tu_describe_status(r->status), r->err);
     (void)read_daemon_pid(r);
-    ECO_ASSERT(eco_alive(r->daemon));
+    TU_ASSERT(tu_alive(r->daemon));
 }
 
 static const char *dirname_of(const char *path)
 {
-    char *d = eco_fmt("%s", path);
+    char *d = tu_fmt("%s", path);
     *strrchr(d, '/') = '\0';
     return d;
 }
@@ -136,35 +139,35 @@ static const char *dirname_of(const char *path)
  * pidfile's lock (and its directory), nothing else. */
 static void expect_exact_fds(const struct run *r, enum close_path path)
 {
-    eco_fdlist l;
-    eco_proc_fds(r->daemon, &l);
+    tu_fdtable l;
+    TU_ASSERT_MSG(tu_fd_table(r->daemon, &l), "the daemon %d is gone", (int)r->daemon);
     size_t pidfile_fds = 0;
     for (size_t i = 0; i < l.n; i++) {
-        int fd = l.fd[i];
-        const char *t = l.target[i];
-        eco_log("daemon fd %d -> %s", fd, t);
+        int fd = l.ent[i].fd;
+        const char *t = l.ent[i].target, *link = tu_fmt("fd/%d", fd);
+        tu_log("daemon fd %d -> %s", fd, t);
         if (fd <= 2) {
-            ECO_ASSERT_MSG(strcmp(t, "/dev/null") == 0, "fd %d -> %s, expected /dev/null", fd, t);
+            TU_ASSERT_PROC_IS(r->daemon, link, "/dev/null");
         } else if (fd == REPORT_FD) {
-            ECO_ASSERT_MSG(strncmp(t, "pipe:", 5) == 0, "fd %d -> %s, expected the report pipe", fd, t);
+            TU_ASSERT_MSG(strncmp(t, "pipe:", 5) == 0, "fd %d -> %s, expected the report pipe", fd, t);
         } else if (fd == KEEP_FD) {
-            ECO_ASSERT_STR_EQ(t, r->kept_path);
-        } else if (strcmp(t, r->pidfile) == 0 || strcmp(t, dirname_of(r->pidfile)) == 0) {
+            TU_ASSERT_PROC_IS(r->daemon, link, r->kept_path);
+        } else if (tu_proc_is(r->daemon, link, r->pidfile) || tu_proc_is(r->daemon, link, dirname_of(r->pidfile))) {
             pidfile_fds++;
         } else if (fd == ABOVE_SOFT && path == RLIMIT_LOOP) {
             /* Out of the loop's reach: the mark that the loop ran. */
-            eco_log("fd %d above the soft limit %d stayed open: the RLIMIT_NOFILE loop ran", fd, SOFT_NOFILE);
+            tu_log("fd %d above the soft limit %d stayed open: the RLIMIT_NOFILE loop ran", fd, SOFT_NOFILE);
         } else {
-            ECO_FAIL("the daemon still holds fd %d -> %s", fd, t);
+            TU_FAIL("the daemon still holds fd %d -> %s", fd, t);
         }
     }
     for (int fd = 0; fd <= 2; fd++)
-        ECO_ASSERT_MSG(eco_fd_target(&l, fd), "fd %d is closed", fd);
-    ECO_ASSERT_MSG(eco_fd_target(&l, REPORT_FD), "the kept report fd %d was closed", REPORT_FD);
-    ECO_ASSERT_MSG(eco_fd_target(&l, KEEP_FD), "the kept fd %d was closed", KEEP_FD);
-    ECO_ASSERT_MSG(pidfile_fds >= 1 && pidfile_fds <= 2, "%zu fds on the pidfile and its directory", pidfile_fds);
+        TU_ASSERT_MSG(tu_fd_target(&l, fd), "fd %d is closed", fd);
+    TU_ASSERT_MSG(tu_fd_target(&l, REPORT_FD), "the kept report fd %d was closed", REPORT_FD);
+    TU_ASSERT_MSG(tu_fd_target(&l, KEEP_FD), "the kept fd %d was closed", KEEP_FD);
+    TU_ASSERT_MSG(pidfile_fds >= 1 && pidfile_fds <= 2, "%zu fds on the pidfile and its directory", pidfile_fds);
     if (path == RLIMIT_LOOP)
-        ECO_ASSERT_MSG(eco_fd_target(&l, ABOVE_SOFT),
+        TU_ASSERT_MSG(tu_fd_target(&l, ABOVE_SOFT),
                        "fd %d (above the soft limit) was closed: the loop did not run, close_range or /proc did",
                        ABOVE_SOFT);
 }
@@ -174,16 +177,16 @@ static void expect_exact_fds(const struct run *r, enum close_path path)
  * chroot too). */
 static void expect_working_then_stop(struct run *r)
 {
-    ECO_ASSERT_STR_EQ(eco_read_file(r->pidfile), eco_fmt("%d\n", (int)r->daemon));
+    TU_ASSERT_STR_EQ(tu_read_file(r->pidfile), tu_fmt("%d\n", (int)r->daemon));
     pid_t pid = 0;
     daemonctx_error err;
-    ECO_ASSERT_INT_EQ(daemonctx_pidfile_inspect(r->pidfile, &pid, &err), DAEMONCTX_PIDFILE_RUNNING);
-    ECO_ASSERT_INT_EQ(pid, r->daemon);
-    ECO_ASSERT_INT_EQ(eco_ppid(r->daemon), getpid()); /* our child: we are the subreaper */
-    ECO_SYS(kill(r->daemon, SIGTERM));
-    int st = eco_reap(r->daemon, eco_timeout_ms());
-    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", eco_status_text(st));
-    ECO_ASSERT_MSG(!eco_exists(r->pidfile), "pidfile %s left behind", r->pidfile);
+    TU_ASSERT_INT_EQ(daemonctx_pidfile_inspect(r->pidfile, &pid, &err), DAEMONCTX_PIDFILE_RUNNING);
+    TU_ASSERT_INT_EQ(pid, r->daemon);
+    TU_ASSERT_INT_EQ(tu_parent_of(r->daemon), getpid()); /* our child: we are the subreaper */
+    TU_SYS(kill(r->daemon, SIGTERM));
+    int st = tu_wait_pid(r->daemon, tu_timeout_ms());
+    TU_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", tu_describe_status(st));
+    TU_ASSERT_MSG(!tu_path_exists(r->pidfile), "pidfile %s left behind", r->pidfile);
 }
 
 static void close_fds_case(const char *deny_spec, bool jail, enum close_path path)
@@ -196,41 +199,42 @@ static void close_fds_case(const char *deny_spec, bool jail, enum close_path pat
     expect_working_then_stop(&r);
 }
 
-ECO_TEST(seccomp_filter_makes_calls_fail_with_enosys_and_eperm)
+TU_TEST(seccomp_filter_makes_calls_fail_with_enosys_and_eperm)
 {
-    eco_cmd c;
-    eco_cmd_init(&c, eco_env("DCX_SECCOMP"), "--deny=close_range:ENOSYS", "--deny=pidfd_open:EPERM", "--probe",
+    tu_cmd c;
+    tu_cmd_init_command(&c, tu_env("DCX_SECCOMP"), "--deny=close_range:ENOSYS", "--deny=pidfd_open:EPERM", "--probe",
                  (const char *)NULL);
-    char *out, *err;
-    int st = eco_run(&c, &out, &err);
-    if (ECO_EXITED(st, ECO_SKIP_CODE))
-        eco_skip("%s", err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "dcx-seccomp %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_STR_EQ(out, "close_range=ENOSYS\npidfd_open=EPERM\n");
+    tu_result res = tu_run(&c);
+    int st = res.status;
+    const char *out = res.out, *err = res.err;
+    if (TU_EXITED(st, TU_SKIP_CODE))
+        tu_skip("%s", err);
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "dcx-seccomp %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_STR_EQ(out, "close_range=ENOSYS\npidfd_open=EPERM\n");
 }
 
 /* The control: nothing denied, close_range closes all but the kept fds. */
-ECO_TEST(close_fds_with_close_range_closes_all_not_kept)
+TU_TEST(close_fds_with_close_range_closes_all_not_kept)
 {
     close_fds_case(NULL, false, CLOSE_RANGE);
 }
 
-ECO_TEST(close_fds_walks_proc_when_close_range_is_enosys)
+TU_TEST(close_fds_walks_proc_when_close_range_is_enosys)
 {
     close_fds_case("close_range:ENOSYS", false, PROC_WALK);
 }
 
-ECO_TEST(close_fds_walks_proc_when_close_range_is_eperm)
+TU_TEST(close_fds_walks_proc_when_close_range_is_eperm)
 {
     close_fds_case("close_range:EPERM", false, PROC_WALK);
 }
 
-ECO_TEST(close_fds_loops_to_rlimit_when_close_range_is_enosys_and_no_proc)
+TU_TEST(close_fds_loops_to_rlimit_when_close_range_is_enosys_and_no_proc)
 {
     close_fds_case("close_range:ENOSYS", true, RLIMIT_LOOP);
 }
 
-ECO_TEST(close_fds_loops_to_rlimit_when_close_range_is_eperm_and_no_proc)
+TU_TEST(close_fds_loops_to_rlimit_when_close_range_is_eperm_and_no_proc)
 {
     close_fds_case("close_range:EPERM", true, RLIMIT_LOOP);
 }
@@ -242,40 +246,40 @@ static void death_without_pidfd(const char *deny_spec)
     const char *deny[] = {deny_spec, NULL};
     struct run r;
     start(&r, deny, "die-before-ready", false, NULL);
-    ECO_ASSERT_MSG(ECO_EXITED(r.status, 1), "the invoker %s: %s", eco_status_text(r.status), r.err);
+    TU_ASSERT_MSG(TU_EXITED(r.status, 1), "the invoker %s: %s", tu_describe_status(r.status), r.err);
     pid_t pid = read_daemon_pid(&r);
-    ECO_ASSERT_STR_EQ(r.err, eco_fmt("fb-daemon: died: daemon PID %d exited with status 7 before it was ready\n",
+    TU_ASSERT_STR_EQ(r.err, tu_fmt("fb-daemon: died: daemon PID %d exited with status 7 before it was ready\n",
                                      (int)pid));
-    ECO_ASSERT_MSG(!eco_exists(r.pidfile), "pidfile left behind");
-    ECO_ASSERT(!eco_alive(pid));
+    TU_ASSERT_MSG(!tu_path_exists(r.pidfile), "pidfile left behind");
+    TU_ASSERT(!tu_alive(pid));
 }
 
-ECO_TEST(invoker_reports_death_before_ready_with_pidfd)
+TU_TEST(invoker_reports_death_before_ready_with_pidfd)
 {
     death_without_pidfd(NULL);
 }
 
-ECO_TEST(invoker_reports_death_before_ready_when_pidfd_open_is_enosys)
+TU_TEST(invoker_reports_death_before_ready_when_pidfd_open_is_enosys)
 {
     death_without_pidfd("pidfd_open:ENOSYS");
 }
 
-ECO_TEST(invoker_reports_death_before_ready_when_pidfd_open_is_eperm)
+TU_TEST(invoker_reports_death_before_ready_when_pidfd_open_is_eperm)
 {
     death_without_pidfd("pidfd_open:EPERM");
 }
 
 /* No pidfd: the daemon's own error still comes back, the daemon is reaped. */
-ECO_TEST(invoker_reports_daemon_error_when_pidfd_open_is_enosys)
+TU_TEST(invoker_reports_daemon_error_when_pidfd_open_is_enosys)
 {
     const char *deny[] = {"pidfd_open:ENOSYS", NULL};
     struct run r;
     start(&r, deny, "error-before-ready", false, NULL);
-    ECO_ASSERT_MSG(ECO_EXITED(r.status, 1), "the invoker %s: %s", eco_status_text(r.status), r.err);
+    TU_ASSERT_MSG(TU_EXITED(r.status, 1), "the invoker %s: %s", tu_describe_status(r.status), r.err);
     pid_t pid = read_daemon_pid(&r);
-    ECO_ASSERT_STR_EQ(r.err, eco_fmt("fb-daemon: application: fb-daemon %d: the port is taken\n", (int)pid));
-    ECO_ASSERT_MSG(!eco_exists(r.pidfile), "pidfile left behind");
-    ECO_ASSERT(!eco_alive(pid));
+    TU_ASSERT_STR_EQ(r.err, tu_fmt("fb-daemon: application: fb-daemon %d: the port is taken\n", (int)pid));
+    TU_ASSERT_MSG(!tu_path_exists(r.pidfile), "pidfile left behind");
+    TU_ASSERT(!tu_alive(pid));
 }
 
 /* A daemon that never gets ready is killed at the timeout, and open() fails
@@ -285,41 +289,43 @@ static void timeout_kills(const char *deny_spec)
 {
     const char *deny[] = {deny_spec, NULL};
     int p[2];
-    ECO_SYS(pipe2(p, O_CLOEXEC));
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/fb.pid", dir);
-    eco_cmd c;
+    TU_SYS(pipe2(p, O_CLOEXEC));
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/fb.pid", dir);
+    tu_cmd c;
     fb_command(&c, deny);
-    eco_cmd_arg(&c, eco_fmt("--pidfile=%s", pidfile));
-    eco_cmd_arg(&c, eco_fmt("--report=%d", REPORT_FD));
-    eco_cmd_arg(&c, "--mode=never-ready");
-    eco_cmd_arg(&c, "--timeout-ms=300");
-    eco_cmd_fd(&c, REPORT_FD, p[1]);
-    int64_t t0 = eco_now_ms();
-    pid_t invoker = eco_spawn(&c);
+    tu_cmd_arg(&c, "%s", tu_fmt("--pidfile=%s", pidfile));
+    tu_cmd_arg(&c, "%s", tu_fmt("--report=%d", REPORT_FD));
+    tu_cmd_arg(&c, "%s", "--mode=never-ready");
+    tu_cmd_arg(&c, "%s", "--timeout-ms=300");
+    tu_cmd_fd(&c, REPORT_FD, p[1]);
+    int64_t t0 = tu_now_ms();
+    tu_proc *invoker = tu_spawn(&c);
     (void)close(p[1]);
-    char *line = eco_read_line(p[0], eco_timeout_ms());
-    ECO_ASSERT(line);
+    char *line = tu_read_line(p[0], tu_timeout_ms());
+    TU_ASSERT(line);
     pid_t daemon = (pid_t)atoi(line);
-    /* 300 ms of timeout; 5 s is plenty for the kill and the reap. */
-    ECO_ASSERT_MSG(eco_wait_gone(invoker, 5000),
-                   "open() did not return within 5 s of a 300 ms timeout (daemon PID %d still %s)", (int)daemon,
-                   eco_alive(daemon) ? "alive: nobody killed it" : "gone");
-    char *err;
-    int st = eco_finish(&c, NULL, &err);
-    eco_log("invoker ended after %lld ms: %s", (long long)(eco_now_ms() - t0), err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 1), "the invoker %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, eco_fmt("daemon PID %d was not ready within 0.3 seconds; it was killed", (int)daemon));
-    ECO_ASSERT_MSG(!eco_alive(daemon), "the unready daemon PID %d was left running", (int)daemon);
-    ECO_ASSERT_MSG(!eco_exists(pidfile), "pidfile left behind");
+    /* 300 ms of timeout; 5 s (times the time scale) is plenty for the kill
+     * and the reap, and far from "whenever the daemon chooses". */
+    int margin = tu_timeout_ms() / 3;
+    TU_ASSERT_MSG(tu_wait_gone(invoker->pid, margin),
+                  "open() did not return within %d ms of a 300 ms timeout (daemon PID %d still %s)", margin,
+                  (int)daemon, tu_alive(daemon) ? "alive: nobody killed it" : "gone");
+    tu_result res = tu_finish(invoker, tu_now_ms() + tu_timeout_ms());
+    const char *err = res.err;
+    tu_log("invoker ended after %lld ms: %s", (long long)(tu_now_ms() - t0), err);
+    TU_ASSERT_MSG(TU_EXITED(res.status, 1), "the invoker %s: %s", tu_describe_status(res.status), err);
+    TU_ASSERT_CONTAINS(err, tu_fmt("daemon PID %d was not ready within 0.3 seconds; it was killed", (int)daemon));
+    TU_ASSERT_MSG(!tu_alive(daemon), "the unready daemon PID %d was left running", (int)daemon);
+    TU_ASSERT_MSG(!tu_path_exists(pidfile), "pidfile left behind");
 }
 
-ECO_TEST(invoker_kills_unready_daemon_at_timeout_with_pidfd)
+TU_TEST(invoker_kills_unready_daemon_at_timeout_with_pidfd)
 {
     timeout_kills(NULL);
 }
 
-ECO_TEST(invoker_kills_unready_daemon_at_timeout_when_pidfd_open_is_enosys)
+TU_TEST(invoker_kills_unready_daemon_at_timeout_when_pidfd_open_is_enosys)
 {
     timeout_kills("pidfd_open:ENOSYS");
 }
@@ -328,55 +334,59 @@ ECO_TEST(invoker_kills_unready_daemon_at_timeout_when_pidfd_open_is_enosys)
  * pidfile lock and nothing else of what daemonctx inherited. */
 static void cli_without_close_range(const char *deny_spec)
 {
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/cli.pid", dir);
-    const char *fifo = eco_fmt("%s/announce", dir);
-    ECO_SYS(mkfifo(fifo, 0600));
-    int ann = (int)ECO_SYS(open(fifo, O_RDWR | O_CLOEXEC));
-    int decoy = (int)ECO_SYS(open("/dev/zero", O_RDONLY | O_CLOEXEC));
-    eco_cmd c;
-    eco_cmd_init(&c, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "start",
-                 eco_fmt("--pidfile=%s", pidfile), "--", eco_env("SVC_PROG"), eco_fmt("--announce=%s", fifo),
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/cli.pid", dir);
+    const char *fifo = tu_fmt("%s/announce", dir);
+    TU_SYS(mkfifo(fifo, 0600));
+    int ann = (int)TU_SYS(open(fifo, O_RDWR | O_CLOEXEC));
+    int decoy = (int)TU_SYS(open("/dev/zero", O_RDONLY | O_CLOEXEC));
+    tu_cmd c;
+    tu_cmd_init_command(&c, tu_env("DCX_SECCOMP"), tu_fmt("--deny=%s", deny_spec), "--", tu_env("DAEMONCTX"), "start",
+                 tu_fmt("--pidfile=%s", pidfile), "--", tu_env("SVC_PROG"), tu_fmt("--announce=%s", fifo),
                  (const char *)NULL);
-    eco_cmd_env(&c, "NOTIFY_SOCKET");
-    eco_cmd_env(&c, "INVOCATION_ID");
+    tu_cmd_env(&c, "NOTIFY_SOCKET");
+    tu_cmd_env(&c, "INVOCATION_ID");
     const int decoys[] = {4, 5, 7, 33, 250};
     for (size_t i = 0; i < sizeof decoys / sizeof decoys[0]; i++)
-        eco_cmd_fd(&c, decoys[i], decoy);
-    char *err;
-    int st = eco_run(&c, NULL, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
-    char *line = eco_read_line(ann, eco_timeout_ms());
-    ECO_ASSERT(line);
+        tu_cmd_fd(&c, decoys[i], decoy);
+    tu_result res = tu_run(&c);
+    int st = res.status;
+    const char *err = res.err;
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx start %s: %s", tu_describe_status(st), err);
+    char *line = tu_read_line(ann, tu_timeout_ms());
+    TU_ASSERT(line);
     pid_t pid = (pid_t)atoi(line);
-    eco_fdlist l;
-    eco_proc_fds(pid, &l);
+    tu_fdtable l;
+    TU_ASSERT_MSG(tu_fd_table(pid, &l), "PROGRAM %d is gone", (int)pid);
     bool lock = false;
     for (size_t i = 0; i < l.n; i++) {
-        eco_log("program fd %d -> %s", l.fd[i], l.target[i]);
-        if (l.fd[i] <= 2)
-            ECO_ASSERT_STR_EQ(l.target[i], "/dev/null");
-        else if (strcmp(l.target[i], pidfile) == 0)
+        const char *link = tu_fmt("fd/%d", l.ent[i].fd);
+        tu_log("program fd %d -> %s", l.ent[i].fd, l.ent[i].target);
+        if (l.ent[i].fd <= 2)
+            TU_ASSERT_PROC_IS(pid, link, "/dev/null");
+        else if (tu_proc_is(pid, link, pidfile))
             lock = true;
-        else if (strcmp(l.target[i], fifo) == 0)
+        else if (tu_proc_is(pid, link, fifo))
             continue; /* svc-prog's own, opened after exec */
         else
-            ECO_FAIL("PROGRAM inherited fd %d -> %s", l.fd[i], l.target[i]);
+            TU_FAIL("PROGRAM inherited fd %d -> %s", l.ent[i].fd, l.ent[i].target);
     }
-    ECO_ASSERT_MSG(lock, "PROGRAM does not hold the pidfile lock");
-    eco_cmd s;
-    eco_cmd_init(&s, eco_env("DAEMONCTX"), "stop", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
-    st = eco_run(&s, NULL, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx stop %s: %s", eco_status_text(st), err);
-    ECO_ASSERT(!eco_alive(pid));
+    TU_ASSERT_MSG(lock, "PROGRAM does not hold the pidfile lock");
+    tu_cmd s;
+    tu_cmd_init_command(&s, tu_env("DAEMONCTX"), "stop", tu_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    res = tu_run(&s);
+    st = res.status;
+    err = res.err;
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx stop %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_MSG(tu_wait_gone(pid, tu_timeout_ms()), "PROGRAM %d outlived stop", (int)pid);
 }
 
-ECO_TEST(cli_start_closes_inherited_fds_when_close_range_is_enosys)
+TU_TEST(cli_start_closes_inherited_fds_when_close_range_is_enosys)
 {
     cli_without_close_range("close_range:ENOSYS");
 }
 
-ECO_TEST(cli_start_closes_inherited_fds_when_close_range_is_eperm)
+TU_TEST(cli_start_closes_inherited_fds_when_close_range_is_eperm)
 {
     cli_without_close_range("close_range:EPERM");
 }
@@ -386,41 +396,46 @@ ECO_TEST(cli_start_closes_inherited_fds_when_close_range_is_eperm)
  * dying program, not from a sleep loop. */
 static void cli_stop_without_pidfd(const char *deny_spec)
 {
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/stop.pid", dir);
-    const char *fifo = eco_fmt("%s/announce", dir);
-    ECO_SYS(mkfifo(fifo, 0600));
-    int ann = (int)ECO_SYS(open(fifo, O_RDWR | O_CLOEXEC));
-    eco_cmd c;
-    eco_cmd_init(&c, eco_env("DAEMONCTX"), "start", eco_fmt("--pidfile=%s", pidfile), "--", eco_env("SVC_PROG"),
-                 eco_fmt("--announce=%s", fifo), (const char *)NULL);
-    eco_cmd_env(&c, "NOTIFY_SOCKET");
-    eco_cmd_env(&c, "INVOCATION_ID");
-    char *err;
-    int st = eco_run(&c, NULL, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
-    char *line = eco_read_line(ann, eco_timeout_ms());
-    ECO_ASSERT(line);
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/stop.pid", dir);
+    const char *fifo = tu_fmt("%s/announce", dir);
+    TU_SYS(mkfifo(fifo, 0600));
+    int ann = (int)TU_SYS(open(fifo, O_RDWR | O_CLOEXEC));
+    tu_cmd c;
+    tu_cmd_init_command(&c, tu_env("DAEMONCTX"), "start", tu_fmt("--pidfile=%s", pidfile), "--", tu_env("SVC_PROG"),
+                 tu_fmt("--announce=%s", fifo), (const char *)NULL);
+    tu_cmd_env(&c, "NOTIFY_SOCKET");
+    tu_cmd_env(&c, "INVOCATION_ID");
+    tu_result res = tu_run(&c);
+    int st = res.status;
+    const char *err = res.err;
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx start %s: %s", tu_describe_status(st), err);
+    char *line = tu_read_line(ann, tu_timeout_ms());
+    TU_ASSERT(line);
     pid_t pid = (pid_t)atoi(line);
-    ECO_ASSERT(eco_alive(pid));
+    TU_ASSERT(tu_alive(pid));
 
-    eco_cmd s;
-    eco_cmd_init(&s, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "stop",
-                 "--verbose", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
-    st = eco_run(&s, NULL, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx stop %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, "no pidfd");
-    ECO_ASSERT_CONTAINS(err, "stopped");
-    ECO_ASSERT(!eco_alive(pid));
-    ECO_ASSERT(!eco_exists(pidfile));
+    tu_cmd s;
+    tu_cmd_init_command(&s, tu_env("DCX_SECCOMP"), tu_fmt("--deny=%s", deny_spec), "--", tu_env("DAEMONCTX"), "stop",
+                 "--verbose", tu_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    res = tu_run(&s);
+    st = res.status;
+    err = res.err;
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx stop %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_CONTAINS(err, "no pidfd");
+    TU_ASSERT_CONTAINS(err, "stopped");
+    /* stop learnt of the end from the lock, which the daemon lets go while
+     * it exits, a moment before it has exited */
+    TU_ASSERT_MSG(tu_wait_gone(pid, tu_timeout_ms()), "the daemon %d outlived stop", (int)pid);
+    TU_ASSERT(!tu_path_exists(pidfile));
 }
 
-ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_enosys)
+TU_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_enosys)
 {
     cli_stop_without_pidfd("pidfd_open:ENOSYS");
 }
 
-ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_eperm)
+TU_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_eperm)
 {
     cli_stop_without_pidfd("pidfd_open:EPERM");
 }
@@ -434,67 +449,67 @@ ECO_TEST(cli_stop_without_pidfd_waits_on_the_lock_when_pidfd_open_is_eperm)
 
 /* `dcx-seccomp --deny=DENY -- daemonctx start --verbose --pidfile=PIDFILE`;
  * the caller adds the rest. */
-static void cli_start(eco_cmd *c, const char *deny_spec, const char *pidfile)
+static void cli_start(tu_cmd *c, const char *deny_spec, const char *pidfile)
 {
-    eco_cmd_init(c, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "start",
-                 "--verbose", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
-    eco_cmd_env(c, "NOTIFY_SOCKET");
-    eco_cmd_env(c, "INVOCATION_ID");
+    tu_cmd_init_command(c, tu_env("DCX_SECCOMP"), tu_fmt("--deny=%s", deny_spec), "--", tu_env("DAEMONCTX"), "start",
+                 "--verbose", tu_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    tu_cmd_env(c, "NOTIFY_SOCKET");
+    tu_cmd_env(c, "INVOCATION_ID");
 }
 
 /* "-- svc-prog --announce=FIFO [ARG]" */
-static void svc_prog(eco_cmd *c, const char *fifo, const char *arg)
+static void svc_prog(tu_cmd *c, const char *fifo, const char *arg)
 {
-    eco_cmd_arg(c, "--");
-    eco_cmd_arg(c, eco_env("SVC_PROG"));
-    eco_cmd_arg(c, eco_fmt("--announce=%s", fifo));
+    tu_cmd_arg(c, "%s", "--");
+    tu_cmd_arg(c, "%s", tu_env("SVC_PROG"));
+    tu_cmd_arg(c, "%s", tu_fmt("--announce=%s", fifo));
     if (arg)
-        eco_cmd_arg(c, arg);
+        tu_cmd_arg(c, "%s", arg);
 }
 
 /* A FIFO for --announce, held open by us for reading and writing: svc-prog's
  * open never blocks and its lines wait until we read them. */
 static int announce_fifo(const char *path)
 {
-    ECO_SYS(mkfifo(path, 0600));
-    return (int)ECO_SYS(open(path, O_RDWR | O_CLOEXEC));
+    TU_SYS(mkfifo(path, 0600));
+    return (int)TU_SYS(open(path, O_RDWR | O_CLOEXEC));
 }
 
 static pid_t read_pid(int fd)
 {
-    char *line = eco_read_line(fd, eco_timeout_ms());
-    ECO_ASSERT_MSG(line, "PROGRAM never announced itself");
+    char *line = tu_read_line(fd, tu_timeout_ms());
+    TU_ASSERT_MSG(line, "PROGRAM never announced itself");
     pid_t pid = (pid_t)atoi(line);
-    ECO_ASSERT(pid > 0);
+    TU_ASSERT(pid > 0);
     return pid;
 }
 
-static int finish(eco_cmd *c, char **err)
+static int finish(tu_proc *p, const char **err)
 {
-    int st = eco_finish(c, NULL, err);
-    if (ECO_EXITED(st, ECO_SKIP_CODE))
-        eco_skip("%s", *err);
-    return st;
+    tu_result r = tu_finish(p, tu_now_ms() + tu_timeout_ms());
+    *err = r.err;
+    if (TU_EXITED(r.status, TU_SKIP_CODE))
+        tu_skip("%s", r.err);
+    return r.status;
 }
 
-static int run(eco_cmd *c, char **err)
+static int run(tu_cmd *c, const char **err)
 {
-    eco_spawn(c);
-    return finish(c, err);
+    return finish(tu_spawn(c), err);
 }
 
 /* Reaped: no /proc entry left, not even a zombie's. */
 static bool reaped(pid_t pid)
 {
-    return !eco_exists(eco_fmt("/proc/%d", (int)pid));
+    return !tu_path_exists(tu_fmt("/proc/%d", (int)pid));
 }
 
 static pid_t pidfile_pid(const char *pidfile)
 {
-    char *content = eco_read_file(pidfile);
-    ECO_ASSERT_MSG(content, "pidfile %s: %s", pidfile, strerror(errno));
+    char *content = tu_read_file(pidfile);
+    TU_ASSERT_MSG(content, "pidfile %s: %s", pidfile, strerror(errno));
     pid_t pid = (pid_t)atoi(content);
-    ECO_ASSERT_STR_EQ(content, eco_fmt("%d\n", (int)pid));
+    TU_ASSERT_STR_EQ(content, tu_fmt("%d\n", (int)pid));
     return pid;
 }
 
@@ -502,24 +517,24 @@ static pid_t pidfile_pid(const char *pidfile)
 static void expect_no_children(void)
 {
     DIR *d = opendir("/proc");
-    ECO_ASSERT(d);
+    TU_ASSERT(d);
     struct dirent *e;
     while ((e = readdir(d))) {
         char *end;
         long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0 || eco_ppid((pid_t)pid) != getpid())
+        if (*end || pid <= 0 || tu_parent_of((pid_t)pid) != getpid())
             continue;
-        char *comm = eco_read_file(eco_fmt("/proc/%ld/comm", pid));
+        char *comm = tu_read_file(tu_fmt("/proc/%ld/comm", pid));
         (void)closedir(d);
-        ECO_FAIL("PID %ld (%s) was left behind", pid, comm ? comm : "?");
+        TU_FAIL("PID %ld (%s) was left behind", pid, comm ? comm : "?");
     }
     (void)closedir(d);
 }
 
 static void expect_nothing_left(const char *pidfile, pid_t program)
 {
-    ECO_ASSERT_MSG(reaped(program), "PROGRAM PID %d was left behind", (int)program);
-    ECO_ASSERT_MSG(!eco_exists(pidfile), "pidfile %s was left behind", pidfile);
+    TU_ASSERT_MSG(reaped(program), "PROGRAM PID %d was left behind", (int)program);
+    TU_ASSERT_MSG(!tu_path_exists(pidfile), "pidfile %s was left behind", pidfile);
     expect_no_children();
 }
 
@@ -527,15 +542,15 @@ static void expect_nothing_left(const char *pidfile, pid_t program)
  * invoker left, with SIGTERM. */
 static void stop_daemon(const char *deny_spec, const char *pidfile, pid_t daemon)
 {
-    eco_cmd s;
-    eco_cmd_init(&s, eco_env("DCX_SECCOMP"), eco_fmt("--deny=%s", deny_spec), "--", eco_env("DAEMONCTX"), "stop",
-                 "--verbose", eco_fmt("--pidfile=%s", pidfile), (const char *)NULL);
-    char *err;
+    tu_cmd s;
+    tu_cmd_init_command(&s, tu_env("DCX_SECCOMP"), tu_fmt("--deny=%s", deny_spec), "--", tu_env("DAEMONCTX"), "stop",
+                 "--verbose", tu_fmt("--pidfile=%s", pidfile), (const char *)NULL);
+    const char *err;
     int st = run(&s, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx stop %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, "no pidfd");
-    st = eco_reap(daemon, eco_timeout_ms());
-    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", eco_status_text(st));
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx stop %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_CONTAINS(err, "no pidfd");
+    st = tu_wait_pid(daemon, tu_timeout_ms());
+    TU_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the daemon %s", tu_describe_status(st));
 }
 
 /* --ready=READY: start exits 0 only once PROGRAM is ready. svc-prog opens its
@@ -544,61 +559,62 @@ static void stop_daemon(const char *deny_spec, const char *pidfile, pid_t daemon
  * it must still be waiting, however long the gate stays shut. */
 static void cli_ready_waits(const char *deny_spec, const char *ready)
 {
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/ready.pid", dir);
-    const char *gate = eco_fmt("%s/gate", dir);
-    ECO_SYS(mkfifo(gate, 0600));
-    eco_cmd c;
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/ready.pid", dir);
+    const char *gate = tu_fmt("%s/gate", dir);
+    TU_SYS(mkfifo(gate, 0600));
+    tu_cmd c;
     cli_start(&c, deny_spec, pidfile);
-    eco_cmd_arg(&c, eco_fmt("--ready=%s", ready));
-    eco_cmd_arg(&c, "--timeout=30");
-    svc_prog(&c, gate, strcmp(ready, "notify") == 0 ? "--sd-notify" : eco_fmt("--ready-fd=%s", ready + 3));
-    pid_t invoker = eco_spawn(&c);
-    char *err;
+    tu_cmd_arg(&c, "%s", tu_fmt("--ready=%s", ready));
+    tu_cmd_arg(&c, "%s", "--timeout=30");
+    svc_prog(&c, gate, strcmp(ready, "notify") == 0 ? "--sd-notify" : tu_fmt("--ready-fd=%s", ready + 3));
+    tu_proc *p = tu_spawn(&c);
+    pid_t invoker = p->pid;
+    const char *err;
     for (;;) {
-        char *line = eco_read_line(c.err_fd, eco_timeout_ms());
+        char *line = tu_read_line(p->err, tu_timeout_ms());
         if (!line) {
-            int st = finish(&c, &err);
-            ECO_FAIL("daemonctx start %s without saying \"no pidfd\": %s", eco_status_text(st), err);
+            int st = finish(p, &err);
+            TU_FAIL("daemonctx start %s without saying \"no pidfd\": %s", tu_describe_status(st), err);
         }
-        eco_log("daemonctx start: %s", line);
+        tu_log("daemonctx start: %s", line);
         if (strstr(line, "no pidfd"))
             break;
     }
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    ECO_SYS(waitid(P_PID, (id_t)invoker, &si, WEXITED | WNOHANG | WNOWAIT));
-    ECO_ASSERT_MSG(si.si_pid == 0, "daemonctx start ended while PROGRAM could not be ready yet");
+    TU_SYS(waitid(P_PID, (id_t)invoker, &si, WEXITED | WNOHANG | WNOWAIT));
+    TU_ASSERT_MSG(si.si_pid == 0, "daemonctx start ended while PROGRAM could not be ready yet");
 
-    int ann = (int)ECO_SYS(open(gate, O_RDWR | O_CLOEXEC));
+    int ann = (int)TU_SYS(open(gate, O_RDWR | O_CLOEXEC));
     pid_t pid = read_pid(ann);
-    int st = finish(&c, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) is ready", (int)pid));
-    ECO_ASSERT_MSG(eco_alive(pid), "the ready PROGRAM PID %d is not running", (int)pid);
-    ECO_ASSERT_INT_EQ(eco_ppid(pid), getpid()); /* detached: orphaned to us, the subreaper */
-    ECO_ASSERT_INT_EQ(pidfile_pid(pidfile), pid);
+    int st = finish(p, &err);
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx start %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_CONTAINS(err, tu_fmt("(PID %d) is ready", (int)pid));
+    TU_ASSERT_MSG(tu_alive(pid), "the ready PROGRAM PID %d is not running", (int)pid);
+    TU_ASSERT_INT_EQ(tu_parent_of(pid), getpid()); /* detached: orphaned to us, the subreaper */
+    TU_ASSERT_INT_EQ(pidfile_pid(pidfile), pid);
 
     stop_daemon(deny_spec, pidfile, pid);
     expect_nothing_left(pidfile, pid);
 }
 
-ECO_TEST(cli_ready_fd_without_pidfd_waits_for_readiness_when_pidfd_open_is_enosys)
+TU_TEST(cli_ready_fd_without_pidfd_waits_for_readiness_when_pidfd_open_is_enosys)
 {
     cli_ready_waits("pidfd_open:ENOSYS", "fd:5");
 }
 
-ECO_TEST(cli_ready_fd_without_pidfd_waits_for_readiness_when_pidfd_open_is_eperm)
+TU_TEST(cli_ready_fd_without_pidfd_waits_for_readiness_when_pidfd_open_is_eperm)
 {
     cli_ready_waits("pidfd_open:EPERM", "fd:5");
 }
 
-ECO_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_enosys)
+TU_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_enosys)
 {
     cli_ready_waits("pidfd_open:ENOSYS", "notify");
 }
 
-ECO_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_eperm)
+TU_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_eperm)
 {
     cli_ready_waits("pidfd_open:EPERM", "notify");
 }
@@ -609,40 +625,40 @@ ECO_TEST(cli_ready_notify_without_pidfd_waits_for_readiness_when_pidfd_open_is_e
  * the exit. */
 static void cli_ready_death(const char *deny_spec, const char *ready)
 {
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/death.pid", dir);
-    const char *fifo = eco_fmt("%s/announce", dir);
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/death.pid", dir);
+    const char *fifo = tu_fmt("%s/announce", dir);
     int ann = announce_fifo(fifo);
-    eco_cmd c;
+    tu_cmd c;
     cli_start(&c, deny_spec, pidfile);
-    eco_cmd_arg(&c, eco_fmt("--ready=%s", ready));
-    eco_cmd_arg(&c, "--timeout=30");
+    tu_cmd_arg(&c, "%s", tu_fmt("--ready=%s", ready));
+    tu_cmd_arg(&c, "%s", "--timeout=30");
     svc_prog(&c, fifo, "--exit-after-ready=3");
-    char *err;
+    const char *err;
     int st = run(&c, &err);
     pid_t pid = read_pid(ann);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 8), "daemonctx start %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, "no pidfd");
-    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) exited with status 3 before it was ready", (int)pid));
+    TU_ASSERT_MSG(TU_EXITED(st, 8), "daemonctx start %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_CONTAINS(err, "no pidfd");
+    TU_ASSERT_CONTAINS(err, tu_fmt("(PID %d) exited with status 3 before it was ready", (int)pid));
     expect_nothing_left(pidfile, pid);
 }
 
-ECO_TEST(cli_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
+TU_TEST(cli_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
 {
     cli_ready_death("pidfd_open:ENOSYS", "fd:5");
 }
 
-ECO_TEST(cli_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
+TU_TEST(cli_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
 {
     cli_ready_death("pidfd_open:EPERM", "fd:5");
 }
 
-ECO_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
+TU_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
 {
     cli_ready_death("pidfd_open:ENOSYS", "notify");
 }
 
-ECO_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
+TU_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
 {
     cli_ready_death("pidfd_open:EPERM", "notify");
 }
@@ -650,31 +666,31 @@ ECO_TEST(cli_ready_notify_without_pidfd_reports_death_before_ready_when_pidfd_op
 /* PROGRAM never says it is ready: exit 9 at --timeout, PROGRAM killed. */
 static void cli_ready_timeout(const char *deny_spec)
 {
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/timeout.pid", dir);
-    const char *fifo = eco_fmt("%s/announce", dir);
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/timeout.pid", dir);
+    const char *fifo = tu_fmt("%s/announce", dir);
     int ann = announce_fifo(fifo);
-    eco_cmd c;
+    tu_cmd c;
     cli_start(&c, deny_spec, pidfile);
-    eco_cmd_arg(&c, "--ready=fd:5");
-    eco_cmd_arg(&c, "--timeout=0.5");
+    tu_cmd_arg(&c, "%s", "--ready=fd:5");
+    tu_cmd_arg(&c, "%s", "--timeout=0.5");
     svc_prog(&c, fifo, NULL);
-    eco_spawn(&c);
+    tu_proc *p = tu_spawn(&c);
     pid_t pid = read_pid(ann);
-    char *err;
-    int st = finish(&c, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 9), "daemonctx start %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, "no pidfd");
-    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) was not ready within 0.5 seconds; it was killed", (int)pid));
+    const char *err;
+    int st = finish(p, &err);
+    TU_ASSERT_MSG(TU_EXITED(st, 9), "daemonctx start %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_CONTAINS(err, "no pidfd");
+    TU_ASSERT_CONTAINS(err, tu_fmt("(PID %d) was not ready within 0.5 seconds; it was killed", (int)pid));
     expect_nothing_left(pidfile, pid);
 }
 
-ECO_TEST(cli_ready_fd_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_enosys)
+TU_TEST(cli_ready_fd_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_enosys)
 {
     cli_ready_timeout("pidfd_open:ENOSYS");
 }
 
-ECO_TEST(cli_ready_fd_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_eperm)
+TU_TEST(cli_ready_fd_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_eperm)
 {
     cli_ready_timeout("pidfd_open:EPERM");
 }
@@ -689,27 +705,27 @@ struct supervised {
  * stderr (LOG) that it watches PROGRAM without a pidfd. */
 static void start_supervised(struct supervised *s, const char *deny_spec, const char *const *args)
 {
-    const char *dir = eco_tmpdir();
-    const char *fifo = eco_fmt("%s/announce", dir);
-    s->pidfile = eco_fmt("%s/sup.pid", dir);
-    s->log = eco_fmt("%s/sup.err", dir);
+    const char *dir = tu_tmpdir();
+    const char *fifo = tu_fmt("%s/announce", dir);
+    s->pidfile = tu_fmt("%s/sup.pid", dir);
+    s->log = tu_fmt("%s/sup.err", dir);
     s->ann = announce_fifo(fifo);
-    eco_cmd c;
+    tu_cmd c;
     cli_start(&c, deny_spec, s->pidfile);
-    eco_cmd_arg(&c, eco_fmt("--stderr=%s", s->log));
-    eco_cmd_arg(&c, "--supervise");
+    tu_cmd_arg(&c, "%s", tu_fmt("--stderr=%s", s->log));
+    tu_cmd_arg(&c, "%s", "--supervise");
     for (const char *const *a = args; *a; a++)
-        eco_cmd_arg(&c, *a);
+        tu_cmd_arg(&c, "%s", *a);
     svc_prog(&c, fifo, NULL);
-    char *err;
+    const char *err;
     int st = run(&c, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, 0), "daemonctx start %s: %s", eco_status_text(st), err);
+    TU_ASSERT_MSG(TU_EXITED(st, 0), "daemonctx start %s: %s", tu_describe_status(st), err);
     s->program = read_pid(s->ann);
     s->supervisor = pidfile_pid(s->pidfile);
-    ECO_ASSERT(s->supervisor != s->program);
-    ECO_ASSERT_INT_EQ(eco_ppid(s->program), s->supervisor);
-    ECO_ASSERT_INT_EQ(eco_ppid(s->supervisor), getpid());
-    ECO_ASSERT_CONTAINS(eco_read_file(s->log), eco_fmt("no pidfd (%s): watching PID %d through SIGCHLD",
+    TU_ASSERT(s->supervisor != s->program);
+    TU_ASSERT_INT_EQ(tu_parent_of(s->program), s->supervisor);
+    TU_ASSERT_INT_EQ(tu_parent_of(s->supervisor), getpid());
+    TU_ASSERT_CONTAINS(tu_read_file(s->log), tu_fmt("no pidfd (%s): watching PID %d through SIGCHLD",
                                                        strstr(deny_spec, "ENOSYS") ? strerror(ENOSYS)
                                                                                    : strerror(EPERM),
                                                        (int)s->program));
@@ -723,28 +739,28 @@ static void cli_supervise_restarts(const char *deny_spec)
     const char *const args[] = {"--restart", "--restart-delay=0.1", NULL};
     struct supervised s;
     start_supervised(&s, deny_spec, args);
-    ECO_SYS(kill(s.program, SIGKILL));
+    TU_SYS(kill(s.program, SIGKILL));
     pid_t again = read_pid(s.ann);
-    ECO_ASSERT(again != s.program);
-    ECO_ASSERT_MSG(reaped(s.program), "the killed PROGRAM PID %d was not reaped", (int)s.program);
-    ECO_ASSERT_INT_EQ(eco_ppid(again), s.supervisor);
-    ECO_ASSERT_INT_EQ(pidfile_pid(s.pidfile), s.supervisor);
+    TU_ASSERT(again != s.program);
+    TU_ASSERT_MSG(reaped(s.program), "the killed PROGRAM PID %d was not reaped", (int)s.program);
+    TU_ASSERT_INT_EQ(tu_parent_of(again), s.supervisor);
+    TU_ASSERT_INT_EQ(pidfile_pid(s.pidfile), s.supervisor);
     /* Said once, not at every start. */
-    const char *log = eco_read_file(s.log);
-    ECO_ASSERT_MSG(!strstr(strstr(log, "no pidfd") + 1, "no pidfd"), "said more than once: %s", log);
+    const char *log = tu_read_file(s.log);
+    TU_ASSERT_MSG(!strstr(strstr(log, "no pidfd") + 1, "no pidfd"), "said more than once: %s", log);
 
-    ECO_SYS(kill(s.supervisor, SIGTERM));
-    int st = eco_reap(s.supervisor, eco_timeout_ms());
-    ECO_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the supervisor %s", eco_status_text(st));
+    TU_SYS(kill(s.supervisor, SIGTERM));
+    int st = tu_wait_pid(s.supervisor, tu_timeout_ms());
+    TU_ASSERT_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the supervisor %s", tu_describe_status(st));
     expect_nothing_left(s.pidfile, again);
 }
 
-ECO_TEST(cli_supervise_without_pidfd_restarts_killed_program_when_pidfd_open_is_enosys)
+TU_TEST(cli_supervise_without_pidfd_restarts_killed_program_when_pidfd_open_is_enosys)
 {
     cli_supervise_restarts("pidfd_open:ENOSYS");
 }
 
-ECO_TEST(cli_supervise_without_pidfd_restarts_killed_program_when_pidfd_open_is_eperm)
+TU_TEST(cli_supervise_without_pidfd_restarts_killed_program_when_pidfd_open_is_eperm)
 {
     cli_supervise_restarts("pidfd_open:EPERM");
 }
@@ -760,12 +776,12 @@ static void cli_stop_supervised(const char *deny_spec)
     expect_nothing_left(s.pidfile, s.program);
 }
 
-ECO_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_enosys)
+TU_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_enosys)
 {
     cli_stop_supervised("pidfd_open:ENOSYS");
 }
 
-ECO_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_eperm)
+TU_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_eperm)
 {
     cli_stop_supervised("pidfd_open:EPERM");
 }
@@ -776,50 +792,50 @@ ECO_TEST(cli_stop_without_pidfd_stops_supervisor_and_program_when_pidfd_open_is_
 static void cli_supervise_not_ready(const char *deny_spec, const char *ready, const char *timeout,
                                     const char *prog_arg, int code, const char *message)
 {
-    const char *dir = eco_tmpdir();
-    const char *pidfile = eco_fmt("%s/sup.pid", dir);
-    const char *log = eco_fmt("%s/sup.err", dir);
-    const char *fifo = eco_fmt("%s/announce", dir);
+    const char *dir = tu_tmpdir();
+    const char *pidfile = tu_fmt("%s/sup.pid", dir);
+    const char *log = tu_fmt("%s/sup.err", dir);
+    const char *fifo = tu_fmt("%s/announce", dir);
     int ann = announce_fifo(fifo);
-    eco_cmd c;
+    tu_cmd c;
     cli_start(&c, deny_spec, pidfile);
-    eco_cmd_arg(&c, eco_fmt("--stderr=%s", log));
-    eco_cmd_arg(&c, "--supervise");
-    eco_cmd_arg(&c, eco_fmt("--ready=%s", ready));
-    eco_cmd_arg(&c, eco_fmt("--timeout=%s", timeout));
+    tu_cmd_arg(&c, "%s", tu_fmt("--stderr=%s", log));
+    tu_cmd_arg(&c, "%s", "--supervise");
+    tu_cmd_arg(&c, "%s", tu_fmt("--ready=%s", ready));
+    tu_cmd_arg(&c, "%s", tu_fmt("--timeout=%s", timeout));
     svc_prog(&c, fifo, prog_arg);
-    eco_spawn(&c);
+    tu_proc *p = tu_spawn(&c);
     pid_t pid = read_pid(ann);
-    char *err;
-    int st = finish(&c, &err);
-    ECO_ASSERT_MSG(ECO_EXITED(st, code), "daemonctx start %s: %s", eco_status_text(st), err);
-    ECO_ASSERT_CONTAINS(err, eco_fmt("(PID %d) %s", (int)pid, message));
-    ECO_ASSERT_CONTAINS(eco_read_file(log), "no pidfd");
+    const char *err;
+    int st = finish(p, &err);
+    TU_ASSERT_MSG(TU_EXITED(st, code), "daemonctx start %s: %s", tu_describe_status(st), err);
+    TU_ASSERT_CONTAINS(err, tu_fmt("(PID %d) %s", (int)pid, message));
+    TU_ASSERT_CONTAINS(tu_read_file(log), "no pidfd");
     expect_nothing_left(pidfile, pid);
 }
 
-ECO_TEST(cli_supervise_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
+TU_TEST(cli_supervise_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_enosys)
 {
     cli_supervise_not_ready("pidfd_open:ENOSYS", "fd:5", "30", "--exit-after-ready=3", 8,
                             "exited with status 3 before it was ready");
 }
 
-ECO_TEST(cli_supervise_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
+TU_TEST(cli_supervise_ready_fd_without_pidfd_reports_death_before_ready_when_pidfd_open_is_eperm)
 {
     cli_supervise_not_ready("pidfd_open:EPERM", "fd:5", "30", "--exit-after-ready=3", 8,
                             "exited with status 3 before it was ready");
 }
 
-ECO_TEST(cli_supervise_ready_notify_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_enosys)
+TU_TEST(cli_supervise_ready_notify_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_enosys)
 {
     cli_supervise_not_ready("pidfd_open:ENOSYS", "notify", "0.5", NULL, 9,
                             "was not ready within 0.5 seconds; it was killed");
 }
 
-ECO_TEST(cli_supervise_ready_notify_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_eperm)
+TU_TEST(cli_supervise_ready_notify_without_pidfd_kills_program_at_timeout_when_pidfd_open_is_eperm)
 {
     cli_supervise_not_ready("pidfd_open:EPERM", "notify", "0.5", NULL, 9,
                             "was not ready within 0.5 seconds; it was killed");
 }
 
-ECO_MAIN
+TU_MAIN

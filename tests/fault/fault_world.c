@@ -34,24 +34,24 @@ void fw_init(fw_world *w, enum fw_kind kind)
     w->out = tu_fmt("%s/out.log", w->dir);
     w->err = tu_fmt("%s/err.log", w->dir);
     TU_SYS(mkdir(w->jail, 0755));
-    copy_file(rel_prog(), tu_fmt("%s/prog", w->jail), 0755);
+    copy_file(prog_path(), tu_fmt("%s/prog", w->jail), 0755);
     w->bystander_pidfile = tu_fmt("%s/bystander.pid", w->dir);
-    w->bystander = rel_start_cli_daemon(w->bystander_pidfile);
-    w->bystander_snap = rel_snapshot(w->bystander_pidfile);
+    w->bystander = cli_start_plain(w->bystander_pidfile);
+    w->bystander_snap = tu_snapshot(w->bystander_pidfile);
     w->instance = 0;
-    rel_chan_open(&w->ch);
+    fault_chan_open(&w->ch);
 }
 
 void fw_add_instance(fw_world *w)
 {
-    w->instance = rel_start_cli_daemon(w->pidfile);
-    w->instance_snap = rel_snapshot(w->pidfile);
+    w->instance = cli_start_plain(w->pidfile);
+    w->instance_snap = tu_snapshot(w->pidfile);
 }
 
 void fw_add_stale(fw_world *w, const char *content, mode_t mode)
 {
     tu_write_file(w->pidfile, content, mode);
-    w->stale_snap = rel_snapshot(w->pidfile);
+    w->stale_snap = tu_snapshot(w->pidfile);
 }
 
 bool fw_config_needs_root(enum fw_config cfg)
@@ -70,63 +70,66 @@ const char *fw_config_name(enum fw_config cfg)
     return names[cfg];
 }
 
-void fw_build(const fw_world *w, enum fw_config cfg, rel_cmd *c, const char *rules, bool trace, int event_fd)
+void fw_build(const fw_world *w, enum fw_config cfg, tu_cmd *c, const char *rules, bool trace, int event_fd)
 {
     if (w->kind == FW_CLI) {
-        rel_cmd_init(c, rel_cli());
-        rel_arg(c, "start");
-        rel_arg(c, "--pidfile=%s", w->pidfile);
+        tu_cmd_init_command(c, cli_path(), (const char *)NULL);
+        c->new_session = true;
+        tu_cmd_arg(c, "start");
+        tu_cmd_arg(c, "--pidfile=%s", w->pidfile);
         /* A start that loses track of its daemon ends by this deadline. */
-        rel_arg(c, "--timeout=3");
+        tu_cmd_arg(c, "--timeout=3");
         switch (cfg) {
         case FW_PLAIN:
             break;
         case FW_JAIL_USER:
-            rel_arg(c, "--user=nobody");
-            rel_arg(c, "--chroot=%s", w->jail);
-            rel_arg(c, "--chdir=/");
-            rel_arg(c, "--stdout=%s", w->out);
-            rel_arg(c, "--stderr=%s", w->err);
-            rel_arg(c, "--umask=027");
+            tu_cmd_arg(c, "--user=nobody");
+            tu_cmd_arg(c, "--chroot=%s", w->jail);
+            tu_cmd_arg(c, "--chdir=/");
+            tu_cmd_arg(c, "--stdout=%s", w->out);
+            tu_cmd_arg(c, "--stderr=%s", w->err);
+            tu_cmd_arg(c, "--umask=027");
             break;
         case FW_SUPERVISE:
-            rel_arg(c, "--supervise");
+            tu_cmd_arg(c, "--supervise");
             break;
         case FW_NOTIFY:
-            rel_arg(c, "--ready=notify");
+            tu_cmd_arg(c, "--ready=notify");
             break;
         case FW_READY_FD:
-            rel_arg(c, "--ready=fd:4");
+            tu_cmd_arg(c, "--ready=fd:4");
             break;
         default:
             break;
         }
-        rel_arg(c, "--");
-        rel_arg(c, "%s", cfg == FW_JAIL_USER ? "/prog" : rel_prog());
+        tu_cmd_arg(c, "--");
+        tu_cmd_arg(c, "%s", cfg == FW_JAIL_USER ? "/prog" : prog_path());
         if (cfg == FW_NOTIFY)
-            rel_arg(c, "notify:READY=1");
+            tu_cmd_arg(c, "notify:READY=1");
         if (cfg == FW_READY_FD)
-            rel_arg(c, "ready-fd:4");
+            tu_cmd_arg(c, "ready-fd:4");
     } else {
-        rel_cmd_init(c, rel_helper());
-        rel_arg(c, "--report-fd=%d", REL_EVENT_FD);
-        rel_arg(c, "--detach=yes");
-        rel_arg(c, "--pidfile=%s", w->pidfile);
-        rel_arg(c, "--timeout-ms=3000");
+        tu_cmd_init_command(c, tu_helper_path(), (const char *)NULL);
+        c->new_session = true;
+        tu_cmd_arg(c, "--report-fd=%d", EVENT_FD);
+        tu_cmd_arg(c, "--detach=yes");
+        tu_cmd_arg(c, "--pidfile=%s", w->pidfile);
+        tu_cmd_arg(c, "--timeout-ms=3000");
         if (cfg == FW_JAIL_USER) {
-            rel_arg(c, "--uid=65534");
-            rel_arg(c, "--gid=65534");
-            rel_arg(c, "--chroot=%s", w->jail);
-            rel_arg(c, "--workdir=/");
+            tu_cmd_arg(c, "--uid=65534");
+            tu_cmd_arg(c, "--gid=65534");
+            tu_cmd_arg(c, "--chroot=%s", w->jail);
+            tu_cmd_arg(c, "--workdir=/");
         }
         if (cfg == FW_NOTIFY) {
-            rel_arg(c, "--ready-mode=notify");
-            rel_arg(c, "--exec");
-            rel_arg(c, "%s", rel_prog());
+            tu_cmd_arg(c, "--ready-mode=notify");
+            tu_cmd_arg(c, "--exec");
+            tu_cmd_arg(c, "%s", prog_path());
         }
-        c->event_fd = event_fd;
+        if (event_fd >= 0)
+            tu_cmd_fd(c, EVENT_FD, event_fd);
     }
-    rel_fault_env(c, &w->ch, rules, trace, false);
+    fault_env(c, &w->ch, rules, trace, false);
 }
 
 static int event_pipe[2] = {-1, -1};
@@ -135,27 +138,29 @@ fw_outcome fw_run(fw_world *w, enum fw_config cfg, const char *rules, bool trace
 {
     fw_outcome o;
     memset(&o, 0, sizeof o);
-    rel_chan_reset(&w->ch);
+    fault_chan_reset(&w->ch);
     if (event_pipe[0] >= 0)
         close(event_pipe[0]);
     event_pipe[0] = event_pipe[1] = -1;
     if (w->kind == FW_LIB)
         TU_SYS(pipe2(event_pipe, O_CLOEXEC));
-    rel_cmd c;
+    tu_cmd c;
     fw_build(w, cfg, &c, rules, trace, event_pipe[1]);
-    rel_proc p = rel_spawn(&c);
+    tu_proc *p = tu_spawn(&c);
     if (event_pipe[1] >= 0) {
         close(event_pipe[1]);
         event_pipe[1] = -1;
     }
-    o.r = rel_finish(&p, tu_now_ms() + (rel_soft_timeouts ? 10000 : tu_timeout_ms()), w->ch.fd, rel_chan_drain_cb,
-                     &w->ch);
-    rel_chan_drain(&w->ch);
+    /* A hung start is killed and judged (soft) at two thirds of the harness
+     * deadline (10 s unscaled). */
+    o.r = tu_finish_watching(p, tu_now_ms() + (w->soft_timeouts ? tu_timeout_ms() * 2 / 3 : tu_timeout_ms()),
+                             w->ch.fd, fault_chan_drain_cb, &w->ch, w->soft_timeouts);
+    fault_chan_drain(&w->ch);
     /* A fault in the daemon after it said it is up may come after the
      * invoker is gone (the supervisor's loop). */
-    if (o.r.code == 0 && rules && *rules && rel_chan_hits(&w->ch) == 0)
-        (void)rel_chan_wait(&w->ch, "hit", tu_now_ms() + 2000);
-    o.hits = rel_chan_hits(&w->ch);
+    if (o.r.code == 0 && rules && *rules && fault_chan_hits(&w->ch) == 0)
+        (void)fault_chan_wait(&w->ch, "hit", tu_now_ms() + 2000);
+    o.hits = fault_chan_hits(&w->ch);
     o.hit_depth = -1;
     for (size_t i = 0; i < w->ch.n && o.hit_depth < 0; i++)
         if (strcmp(w->ch.ev[i].kind, "hit") == 0)
@@ -171,20 +176,20 @@ bool fw_documented_start_code(int code)
 
 static const char *judge_bystanders(fw_world *w)
 {
-    if (rel_state_of(w->bystander) == 0 || rel_state_of(w->bystander) == 'Z')
+    if (tu_state_of(w->bystander) == 0 || tu_state_of(w->bystander) == 'Z')
         return tu_fmt("the bystander daemon %d is gone", (int)w->bystander);
-    rel_snap now = rel_snapshot(w->bystander_pidfile);
+    tu_snap now = tu_snapshot(w->bystander_pidfile);
     if (!now.exists || now.ino != w->bystander_snap.ino || now.mtime_ns != w->bystander_snap.mtime_ns ||
         !now.content || strcmp(now.content, w->bystander_snap.content) != 0)
         return "the bystander's pidfile was modified";
     if (w->instance) {
-        if (rel_state_of(w->instance) == 0 || rel_state_of(w->instance) == 'Z')
+        if (tu_state_of(w->instance) == 0 || tu_state_of(w->instance) == 'Z')
             return tu_fmt("the running instance %d is gone", (int)w->instance);
-        now = rel_snapshot(w->pidfile);
+        now = tu_snapshot(w->pidfile);
         if (!now.exists || now.ino != w->instance_snap.ino || now.mtime_ns != w->instance_snap.mtime_ns ||
             !now.content || strcmp(now.content, w->instance_snap.content) != 0)
             return "the running instance's pidfile was modified";
-        if (rel_flock_holder(w->pidfile) <= 0)
+        if (tu_flock_holder(w->pidfile) <= 0)
             return "the running instance's pidfile is no longer locked";
     }
     return NULL;
@@ -192,11 +197,12 @@ static const char *judge_bystanders(fw_world *w)
 
 static const char *status_of(const char *pidfile, int *code)
 {
-    rel_cmd c;
-    rel_cmd_init(&c, rel_cli());
-    rel_arg(&c, "status");
-    rel_arg(&c, "--pidfile=%s", pidfile);
-    rel_result r = rel_run(&c);
+    tu_cmd c;
+    tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "status");
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
+    tu_result r = tu_run(&c);
     *code = r.code;
     return r.out;
 }
@@ -204,12 +210,12 @@ static const char *status_of(const char *pidfile, int *code)
 void fw_clean(fw_world *w)
 {
     pid_t keep[2] = {w->bystander, w->instance};
-    rel_kill_all_except(keep, w->instance ? 2 : 1);
+    tu_kill_all_except(keep, w->instance ? 2 : 1);
     if (!w->instance)
         (void)unlink(w->pidfile);
     if (w->stale_snap.exists) {
         tu_write_file(w->pidfile, w->stale_snap.content, w->stale_snap.mode & 07777);
-        w->stale_snap = rel_snapshot(w->pidfile);
+        w->stale_snap = tu_snapshot(w->pidfile);
     }
     (void)unlink(w->out);
     (void)unlink(w->err);
@@ -218,36 +224,22 @@ void fw_clean(fw_world *w)
     event_pipe[0] = -1;
 }
 
-/* A process with SIGKILL pending (the death signal of a supervisor that
- * was just killed) is already dead: only not yet reaped. */
-static bool being_killed(pid_t pid)
-{
-    char *st = tu_read_file(tu_fmt("/proc/%d/status", (int)pid));
-    if (!st)
-        return true;
-    const unsigned long long kill_bit = 1ULL << (SIGKILL - 1);
-    for (const char *key = "SigPnd:", *p; key; key = strcmp(key, "SigPnd:") == 0 ? "ShdPnd:" : NULL) {
-        p = strstr(st, key);
-        if (p && (strtoull(p + strlen(key), NULL, 16) & kill_bit))
-            return true;
-    }
-    return false;
-}
-
+/* Live descendants but ALLOWED; the dead (zombies, exiting, SIGKILL pending:
+ * the death signal of a supervisor just killed) run and hold nothing. */
 static const char *left_behind(const pid_t *allowed, size_t nallowed)
 {
-    rel_desc d[256];
-    size_t n = rel_descendants(d, 256);
+    size_t n;
+    tu_desc *d = tu_descendants(&n);
     char *list = NULL;
     for (size_t i = 0; i < n; i++) {
-        bool ok = false;
+        bool ok = d[i].dead;
         for (size_t j = 0; j < nallowed; j++)
             ok |= d[i].pid == allowed[j];
-        if (ok || d[i].state == 'Z' || being_killed(d[i].pid)) /* dead: nothing runs, nothing is held */
+        if (ok)
             continue;
         char *cmd = tu_read_file(tu_fmt("/proc/%d/cmdline", (int)d[i].pid));
         list = tu_fmt("%s %d[%c](%s uid %ld)", list ? list : "", (int)d[i].pid, d[i].state, cmd ? cmd : "?",
-                      rel_uid_of(d[i].pid));
+                      tu_uid_of(d[i].pid));
     }
     return list;
 }
@@ -258,11 +250,11 @@ static void settle(const pid_t *allowed, size_t nallowed)
 {
     int64_t deadline = tu_now_ms() + tu_timeout_ms();
     while (tu_now_ms() < deadline) {
-        rel_desc d[64];
-        size_t n = rel_descendants(d, 64);
+        size_t n;
+        tu_desc *d = tu_descendants(&n);
         pid_t wait_for = 0;
         for (size_t i = 0; i < n && !wait_for; i++) {
-            bool ok = d[i].state == 'Z';
+            bool ok = d[i].dead;
             for (size_t j = 0; j < nallowed; j++)
                 ok |= d[i].pid == allowed[j];
             if (!ok)
@@ -270,7 +262,7 @@ static void settle(const pid_t *allowed, size_t nallowed)
         }
         if (!wait_for)
             return;
-        (void)rel_wait_gone(wait_for, (int)(deadline - tu_now_ms()));
+        (void)tu_wait_gone(wait_for, tu_left_ms(deadline));
     }
 }
 
@@ -282,7 +274,7 @@ static const char *chomp(const char *s)
 
 static const char *judge(fw_world *w, const fw_outcome *o, bool must_fail, int code, const char *const *needles)
 {
-    const rel_result *r = &o->r;
+    const tu_result *r = &o->r;
     pid_t keep[2] = {w->bystander, w->instance};
     if (r->timed_out)
         return tu_fmt("the start hung (killed after %lld ms); stderr \"%s\"", (long long)r->elapsed_ms, chomp(r->err));
@@ -300,16 +292,16 @@ static const char *judge(fw_world *w, const fw_outcome *o, bool must_fail, int c
             if (!line || sscanf(line, "up %d %d %d", &pid, &dpid, &open_flag) != 3)
                 return tu_fmt("succeeded but the daemon said \"%s\"", line ? line : "EOF");
             daemon = pid;
-            if (rel_pidfile_pid(w->pidfile) != daemon)
+            if (tu_pidfile_pid(w->pidfile) != daemon)
                 return tu_fmt("succeeded but the pidfile does not name daemon %d", (int)daemon);
         } else {
-            daemon = rel_pidfile_pid(w->pidfile);
+            daemon = tu_pidfile_pid(w->pidfile);
             /* A fault in the daemon after it was ready (the supervisor's
              * loop) may end it right after a successful start: then it must
              * have ended cleanly, its pidfile gone or unlocked. */
             if (daemon <= 0 && o->hit_depth >= 2) {
                 settle(keep, w->instance ? 2 : 1);
-                if (rel_flock_holder(w->pidfile) <= 0)
+                if (tu_flock_holder(w->pidfile) <= 0)
                     return judge_bystanders(w);
             }
             if (daemon <= 0)
@@ -321,7 +313,7 @@ static const char *judge(fw_world *w, const fw_outcome *o, bool must_fail, int c
              * have ended cleanly. */
             if (sc != 0 && o->hit_depth >= 2) {
                 settle(keep, w->instance ? 2 : 1);
-                if (rel_flock_holder(w->pidfile) <= 0)
+                if (tu_flock_holder(w->pidfile) <= 0)
                     return judge_bystanders(w);
             }
             if (sc != 0 || strcmp(out, tu_fmt("running PID %d\n", (int)daemon)) != 0)
@@ -330,17 +322,13 @@ static const char *judge(fw_world *w, const fw_outcome *o, bool must_fail, int c
         /* A fault that made the start skip its wait for the intermediate
          * child (waitpid failing) lets it leave while that child is still
          * exiting: the daemon comes to us once the child is gone. */
-        for (int64_t end = tu_now_ms() + tu_timeout_ms(); rel_parent_of(daemon) != getpid() && tu_now_ms() < end;) {
-            struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
-            nanosleep(&ms, NULL);
-        }
-        if (rel_parent_of(daemon) != getpid())
+        if (!tu_reparented_within(daemon, tu_timeout_ms()))
             return tu_fmt("succeeded but daemon %d is not running under the test", (int)daemon);
         return judge_bystanders(w);
     }
     if (!fw_documented_start_code(r->code) || (code >= 0 && r->code != code))
         return tu_fmt("exit status %d (expected %d); stderr \"%s\"", r->code, code, chomp(r->err));
-    if (!rel_one_line(r->err))
+    if (!tu_one_line(r->err))
         return tu_fmt("expected one line on stderr, got \"%s\"", chomp(r->err));
     if (w->kind == FW_CLI && strncmp(r->err, "daemonctx: ", 11) != 0)
         return tu_fmt("stderr does not start with \"daemonctx: \": \"%s\"", chomp(r->err));
@@ -353,15 +341,15 @@ static const char *judge(fw_world *w, const fw_outcome *o, bool must_fail, int c
     if (left)
         return tu_fmt("processes left behind:%s (stderr \"%s\")", left, chomp(r->err));
     if (w->stale_snap.exists && tu_path_exists(w->pidfile)) {
-        rel_snap now = rel_snapshot(w->pidfile);
+        tu_snap now = tu_snapshot(w->pidfile);
         if (now.ino != w->stale_snap.ino || !now.content || strcmp(now.content, w->stale_snap.content) != 0 ||
-            rel_flock_holder(w->pidfile) > 0)
+            tu_flock_holder(w->pidfile) > 0)
             return tu_fmt("the stale pidfile was changed (\"%s\") (stderr \"%s\")", now.content ? now.content : "?",
                           chomp(r->err));
     } else if (!w->instance && tu_path_exists(w->pidfile)) {
         const char *content = tu_read_file(w->pidfile);
         return tu_fmt("the failed start left its pidfile (\"%s\", %s) (stderr \"%s\")", content ? content : "?",
-                      rel_flock_holder(w->pidfile) > 0 ? "locked" : "unlocked", chomp(r->err));
+                      tu_flock_holder(w->pidfile) > 0 ? "locked" : "unlocked", chomp(r->err));
     }
     return judge_bystanders(w);
 }

@@ -11,7 +11,8 @@
 #ifndef DCX_FAULT_WORLD_H
 #define DCX_FAULT_WORLD_H
 
-#include "rel_common.h"
+#include "cli_common.h"
+#include "fault_chan.h"
 
 enum fw_kind { FW_CLI, FW_LIB };
 
@@ -32,14 +33,17 @@ typedef struct fw_world {
     const char *out, *err;
     pid_t bystander;
     const char *bystander_pidfile;
-    rel_snap bystander_snap;
-    rel_chan ch;
+    tu_snap bystander_snap;
+    fault_chan ch;
     /* a stale pidfile there before the start (unlocked): a failed start
      * may remove it or leave it as it was */
-    rel_snap stale_snap;
+    tu_snap stale_snap;
+    /* a start still running at the deadline is killed and judged (timed_out)
+     * instead of failing the test */
+    bool soft_timeouts;
     /* a running instance on the same pidfile (faults_never_touch...) */
     pid_t instance;
-    rel_snap instance_snap;
+    tu_snap instance_snap;
 } fw_world;
 
 void fw_init(fw_world *w, enum fw_kind kind);
@@ -50,10 +54,10 @@ void fw_add_stale(fw_world *w, const char *content, mode_t mode);
 bool fw_config_needs_root(enum fw_config cfg);
 bool fw_config_exists(enum fw_kind kind, enum fw_config cfg);
 const char *fw_config_name(enum fw_config cfg);
-void fw_build(const fw_world *w, enum fw_config cfg, rel_cmd *c, const char *rules, bool trace, int event_fd);
+void fw_build(const fw_world *w, enum fw_config cfg, tu_cmd *c, const char *rules, bool trace, int event_fd);
 
 typedef struct fw_outcome {
-    rel_result r;
+    tu_result r;
     size_t hits;
     int hit_depth; /* fork depth of the first fault applied, -1: none */
     bool succeeded;

@@ -37,7 +37,7 @@ static bool can_block(const char *f)
 }
 
 /* procfs answers at once: an open there is never interrupted. */
-static bool on_procfs(const rel_event *e)
+static bool on_procfs(const fault_event *e)
 {
     if (strncmp(e->extra, "/proc/", 6) == 0)
         return true;
@@ -49,9 +49,9 @@ static bool on_procfs(const rel_event *e)
     return true;
 }
 
-static rel_event *traced(const rel_chan *ch, size_t *n)
+static fault_event *traced(const fault_chan *ch, size_t *n)
 {
-    rel_event *t = calloc(ch->n + 1, sizeof *t);
+    fault_event *t = calloc(ch->n + 1, sizeof *t);
     TU_ASSERT(t != NULL);
     *n = 0;
     for (size_t i = 0; i < ch->n; i++)
@@ -69,17 +69,17 @@ static void eintr_start(enum fw_kind kind, enum fw_config cfg)
     fw_outcome base = fw_run(&w, cfg, "", true);
     TU_ASSERT_MSG(base.r.code == 0, "baseline start: exit %d: %s", base.r.code, base.r.err);
     size_t n;
-    rel_event *calls = traced(&w.ch, &n);
+    fault_event *calls = traced(&w.ch, &n);
     fw_check(&w, &base, false, 0, NULL, "baseline");
     TU_ASSERT_MSG(n >= 3, "only %zu blocking calls traced", n);
     size_t injected = 0;
     for (size_t i = 0; i < n; i++) {
-        const rel_event *e = &calls[i];
+        const fault_event *e = &calls[i];
         const char *rule = tu_fmt("func=%s,depth=%d,nth=%u,errno=EINTR", e->func, e->depth, e->nth);
         const char *context =
             tu_fmt("%s %s, EINTR once from %s #%u at depth %d", kind == FW_CLI ? "daemonctx start" : "dcx-helper",
                    fw_config_name(cfg), e->func, e->nth, e->depth);
-        rel_context = context;
+        tu_context = context;
         fw_outcome o = fw_run(&w, cfg, rule, false);
         injected += o.hits;
         if (o.r.code != 0)
@@ -88,8 +88,8 @@ static void eintr_start(enum fw_kind kind, enum fw_config cfg)
     }
     free(calls);
     tu_log("%zu blocking calls interrupted once each, every start unchanged", injected);
-    rel_count("EINTR injected", (long)injected);
-    rel_print_counts();
+    tu_count("EINTR injected", (long)injected);
+    tu_print_counts();
 }
 
 TU_TEST(eintr_cli_start_every_blocking_call_once)
@@ -118,20 +118,21 @@ TU_TEST(eintr_lib_open_notify_exec_every_blocking_call_once)
 }
 
 /* A command of the CLI (stop, status) on PIDFILE, under RULES. */
-static rel_result run_cli(rel_chan *ch, const char *cmd, const char *pidfile, const char *rules, bool trace,
+static tu_result run_cli(fault_chan *ch, const char *cmd, const char *pidfile, const char *rules, bool trace,
                           const char *extra)
 {
-    rel_cmd c;
-    rel_cmd_init(&c, rel_cli());
-    rel_arg(&c, "%s", cmd);
-    rel_arg(&c, "--pidfile=%s", pidfile);
+    tu_cmd c;
+    tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "%s", cmd);
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
     if (extra)
-        rel_arg(&c, "%s", extra);
-    rel_fault_env(&c, ch, rules, trace, false);
-    rel_chan_reset(ch);
-    rel_proc p = rel_spawn(&c);
-    rel_result r = rel_finish(&p, tu_now_ms() + tu_timeout_ms(), ch->fd, rel_chan_drain_cb, ch);
-    rel_chan_drain(ch);
+        tu_cmd_arg(&c, "%s", extra);
+    fault_env(&c, ch, rules, trace, false);
+    fault_chan_reset(ch);
+    tu_proc *p = tu_spawn(&c);
+    tu_result r = tu_finish_watching(p, tu_now_ms() + tu_timeout_ms(), ch->fd, fault_chan_drain_cb, ch, false);
+    fault_chan_drain(ch);
     return r;
 }
 
@@ -139,34 +140,34 @@ static void eintr_stop(void)
 {
     fw_world w;
     fw_init(&w, FW_CLI);
-    pid_t d = rel_start_cli_daemon(w.pidfile);
-    rel_result base = run_cli(&w.ch, "stop", w.pidfile, "", true, NULL);
+    pid_t d = cli_start_plain(w.pidfile);
+    tu_result base = run_cli(&w.ch, "stop", w.pidfile, "", true, NULL);
     TU_ASSERT_MSG(base.code == 0, "baseline stop: exit %d: %s", base.code, base.err);
-    TU_ASSERT(rel_wait_gone(d, tu_timeout_ms()));
+    TU_ASSERT(tu_wait_gone(d, tu_timeout_ms()));
     size_t n;
-    rel_event *calls = traced(&w.ch, &n);
+    fault_event *calls = traced(&w.ch, &n);
     TU_ASSERT_MSG(n >= 2, "only %zu blocking calls traced in stop", n);
     size_t injected = 0;
     for (size_t i = 0; i < n; i++) {
-        const rel_event *e = &calls[i];
-        d = rel_start_cli_daemon(w.pidfile);
+        const fault_event *e = &calls[i];
+        d = cli_start_plain(w.pidfile);
         const char *rule = tu_fmt("func=%s,depth=%d,nth=%u,errno=EINTR", e->func, e->depth, e->nth);
         const char *context = tu_fmt("daemonctx stop, EINTR once from %s #%u", e->func, e->nth);
-        rel_result r = run_cli(&w.ch, "stop", w.pidfile, rule, false, NULL);
-        injected += rel_chan_hits(&w.ch);
+        tu_result r = run_cli(&w.ch, "stop", w.pidfile, rule, false, NULL);
+        injected += fault_chan_hits(&w.ch);
         if (r.code != base.code || strcmp(r.out, base.out) != 0 || strcmp(r.err, base.err) != 0)
             TU_FAIL("%s: exit %d, out \"%s\", err \"%s\" (undisturbed: %d, \"%s\", \"%s\")", context, r.code, r.out,
                     r.err, base.code, base.out, base.err);
-        TU_ASSERT_MSG(rel_wait_gone(d, tu_timeout_ms()), "%s: daemon %d still running", context, (int)d);
+        TU_ASSERT_MSG(tu_wait_gone(d, tu_timeout_ms()), "%s: daemon %d still running", context, (int)d);
         TU_ASSERT_MSG(!tu_path_exists(w.pidfile), "%s: the pidfile was not removed", context);
         pid_t keep = w.bystander;
-        rel_assert_nothing_left(&keep, 1, context);
+        tu_assert_nothing_left(&keep, 1, context);
     }
     free(calls);
-    rel_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
+    tu_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
     tu_log("%zu blocking calls of stop interrupted once each, every stop unchanged", injected);
-    rel_count("EINTR injected", (long)injected);
-    rel_print_counts();
+    tu_count("EINTR injected", (long)injected);
+    tu_print_counts();
 }
 
 TU_TEST(eintr_cli_stop_every_blocking_call_once)
@@ -178,22 +179,22 @@ static void eintr_status(bool stale)
 {
     fw_world w;
     fw_init(&w, FW_CLI);
-    pid_t d = rel_start_cli_daemon(w.pidfile);
+    pid_t d = cli_start_plain(w.pidfile);
     if (stale) {
         (void)kill(d, SIGKILL);
-        TU_ASSERT(rel_wait_gone(d, tu_timeout_ms()));
+        TU_ASSERT(tu_wait_gone(d, tu_timeout_ms()));
     }
-    rel_result base = run_cli(&w.ch, "status", w.pidfile, "", true, "--json");
+    tu_result base = run_cli(&w.ch, "status", w.pidfile, "", true, "--json");
     TU_ASSERT_MSG(base.code == (stale ? 1 : 0), "baseline status: exit %d: %s %s", base.code, base.out, base.err);
     size_t n;
-    rel_event *calls = traced(&w.ch, &n);
+    fault_event *calls = traced(&w.ch, &n);
     TU_ASSERT_MSG(n >= 1, "only %zu blocking calls traced in status", n);
     size_t injected = 0;
     for (size_t i = 0; i < n; i++) {
-        const rel_event *e = &calls[i];
+        const fault_event *e = &calls[i];
         const char *rule = tu_fmt("func=%s,depth=%d,nth=%u,errno=EINTR", e->func, e->depth, e->nth);
-        rel_result r = run_cli(&w.ch, "status", w.pidfile, rule, false, "--json");
-        injected += rel_chan_hits(&w.ch);
+        tu_result r = run_cli(&w.ch, "status", w.pidfile, rule, false, "--json");
+        injected += fault_chan_hits(&w.ch);
         if (r.code != base.code || strcmp(r.out, base.out) != 0 || strcmp(r.err, base.err) != 0)
             TU_FAIL("status, EINTR once from %s #%u: exit %d, out \"%s\", err \"%s\" (undisturbed: %d, \"%s\", "
                     "\"%s\")",
@@ -201,9 +202,9 @@ static void eintr_status(bool stale)
     }
     free(calls);
     if (!stale)
-        TU_ASSERT(rel_state_of(d) == 'S' || rel_state_of(d) == 'R');
-    rel_count("EINTR injected", (long)injected);
-    rel_print_counts();
+        TU_ASSERT(tu_state_of(d) == 'S' || tu_state_of(d) == 'R');
+    tu_count("EINTR injected", (long)injected);
+    tu_print_counts();
 }
 
 TU_TEST(eintr_cli_status_running_every_blocking_call_once)
@@ -230,7 +231,7 @@ static storm storm_start(pid_t target, long threshold)
     int res[2], thr[2];
     TU_SYS(pipe2(res, O_CLOEXEC));
     TU_SYS(pipe2(thr, O_CLOEXEC));
-    int pidfd = TU_FD(rel_pidfd_open(target));
+    int pidfd = TU_FD(tu_pidfd_open(target));
     pid_t pid = fork();
     if (pid < 0)
         TU_FAIL("fork: %s", strerror(errno));
@@ -242,11 +243,11 @@ static storm storm_start(pid_t target, long threshold)
             if (poll(&p, 1, 0) != 0)
                 break;
             int sig = sigs[i % (sizeof sigs / sizeof sigs[0])];
-            if (rel_pidfd_signal(pidfd, sig) == 0)
+            if (tu_pidfd_send_signal(pidfd, sig) == 0)
                 sent++;
-            if (i % 64 == 63 && rel_pidfd_signal(pidfd, SIGSTOP) == 0) {
+            if (i % 64 == 63 && tu_pidfd_send_signal(pidfd, SIGSTOP) == 0) {
                 sent++;
-                if (rel_pidfd_signal(pidfd, SIGCONT) == 0)
+                if (tu_pidfd_send_signal(pidfd, SIGCONT) == 0)
                     sent++;
             }
             if (sent >= threshold && thr[1] >= 0) {
@@ -283,26 +284,26 @@ static long storm_end(storm *s)
 }
 
 /* The shim says it installed its SIGUSR1 handler: storms may begin. */
-static void await_handler(rel_chan *ch, pid_t pid)
+static void await_handler(fault_chan *ch, pid_t pid)
 {
-    const rel_event *e = rel_chan_wait(ch, "usr1", tu_now_ms() + tu_timeout_ms());
+    const fault_event *e = fault_chan_wait(ch, "usr1", tu_now_ms() + tu_timeout_ms());
     TU_ASSERT_MSG(e && e->pid == pid, "the shim in %d did not install its SIGUSR1 handler", (int)pid);
 }
 
 /* Start a command under a storm; returns its result and counts signals. */
-static rel_result stormy(rel_cmd *c, rel_chan *ch, long threshold, int gate_fd, long *sent)
+static tu_result stormy(tu_cmd *c, fault_chan *ch, long threshold, int gate_fd, long *sent)
 {
-    rel_fault_env(c, ch, NULL, false, true);
-    rel_chan_reset(ch);
-    rel_proc p = rel_spawn(c);
-    await_handler(ch, p.pid);
-    storm s = storm_start(p.pid, threshold);
+    fault_env(c, ch, NULL, false, true);
+    fault_chan_reset(ch);
+    tu_proc *p = tu_spawn(c);
+    await_handler(ch, p->pid);
+    storm s = storm_start(p->pid, threshold);
     if (gate_fd >= 0) {
         /* Let the daemon become ready only once the storm is raging. */
         TU_ASSERT_MSG(tu_readable_within(s.threshold, tu_timeout_ms()), "the storm did not get going");
         TU_SYS(write(gate_fd, "g", 1));
     }
-    rel_result r = rel_finish(&p, tu_now_ms() + tu_timeout_ms(), -1, NULL, NULL);
+    tu_result r = tu_finish(p, tu_now_ms() + tu_timeout_ms());
     *sent = storm_end(&s);
     return r;
 }
@@ -313,30 +314,31 @@ TU_TEST(eintr_cli_start_under_signal_storm)
     fw_init(&w, FW_CLI);
     long total = 0;
     for (int round = 0; round < 5; round++) {
-        rel_cmd c;
-        rel_cmd_init(&c, rel_cli());
-        rel_arg(&c, "start");
-        rel_arg(&c, "--pidfile=%s", w.pidfile);
-        rel_arg(&c, "--ready=fd:4");
-        rel_arg(&c, "--");
-        rel_arg(&c, "%s", rel_prog());
-        rel_arg(&c, "delay:300");
-        rel_arg(&c, "ready-fd:4");
+        tu_cmd c;
+        tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+        c.new_session = true;
+        tu_cmd_arg(&c, "start");
+        tu_cmd_arg(&c, "--pidfile=%s", w.pidfile);
+        tu_cmd_arg(&c, "--ready=fd:4");
+        tu_cmd_arg(&c, "--");
+        tu_cmd_arg(&c, "%s", prog_path());
+        tu_cmd_arg(&c, "delay:300");
+        tu_cmd_arg(&c, "ready-fd:4");
         long sent;
-        rel_result r = stormy(&c, &w.ch, 0, -1, &sent);
+        tu_result r = stormy(&c, &w.ch, 0, -1, &sent);
         total += sent;
         if (r.code != 0 || r.err[0] || r.out[0])
             TU_FAIL("start under a storm of %ld signals: exit %d, out \"%s\", err \"%s\"", sent, r.code, r.out, r.err);
         TU_ASSERT_MSG(r.elapsed_ms >= 300, "start returned after %lld ms, before its program was ready",
                       (long long)r.elapsed_ms);
-        pid_t d = rel_pidfile_pid(w.pidfile);
-        TU_ASSERT_MSG(d > 0 && rel_parent_of(d) == getpid(), "no daemon after the start");
+        pid_t d = tu_pidfile_pid(w.pidfile);
+        TU_ASSERT_MSG(d > 0 && tu_parent_of(d) == getpid(), "no daemon after the start");
         fw_clean(&w);
     }
-    rel_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
+    tu_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
     tu_log("5 starts under a storm of %ld signals in all", total);
-    rel_count("storm signals", total);
-    rel_print_counts();
+    tu_count("storm signals", total);
+    tu_print_counts();
 }
 
 TU_TEST(eintr_lib_open_under_signal_storm)
@@ -348,18 +350,18 @@ TU_TEST(eintr_lib_open_under_signal_storm)
         int gate[2], ev[2];
         TU_SYS(pipe2(gate, O_CLOEXEC));
         TU_SYS(pipe2(ev, O_CLOEXEC));
-        rel_cmd c;
-        rel_cmd_init(&c, rel_helper());
-        rel_arg(&c, "--report-fd=%d", REL_EVENT_FD);
-        rel_arg(&c, "--detach=yes");
-        rel_arg(&c, "--pidfile=%s", w.pidfile);
-        rel_arg(&c, "--ready-mode=notify");
-        rel_arg(&c, "--ready-gate-fd=7");
-        c.event_fd = ev[1];
-        c.extra_fd = gate[0];
-        c.extra_fd_num = 7;
+        tu_cmd c;
+        tu_cmd_init_command(&c, tu_helper_path(), (const char *)NULL);
+        c.new_session = true;
+        tu_cmd_arg(&c, "--report-fd=%d", EVENT_FD);
+        tu_cmd_arg(&c, "--detach=yes");
+        tu_cmd_arg(&c, "--pidfile=%s", w.pidfile);
+        tu_cmd_arg(&c, "--ready-mode=notify");
+        tu_cmd_arg(&c, "--ready-gate-fd=7");
+        tu_cmd_fd(&c, EVENT_FD, ev[1]);
+        tu_cmd_fd(&c, 7, gate[0]);
         long sent;
-        rel_result r = stormy(&c, &w.ch, 2000, gate[1], &sent);
+        tu_result r = stormy(&c, &w.ch, 2000, gate[1], &sent);
         close(gate[0]);
         close(gate[1]);
         close(ev[1]);
@@ -370,14 +372,14 @@ TU_TEST(eintr_lib_open_under_signal_storm)
         int pid = 0, dpid, open_flag;
         TU_ASSERT_MSG(line && sscanf(line, "up %d %d %d", &pid, &dpid, &open_flag) == 3, "no up line: %s",
                       line ? line : "EOF");
-        TU_ASSERT_MSG(rel_pidfile_pid(w.pidfile) == pid, "the pidfile does not name the daemon %d", pid);
+        TU_ASSERT_MSG(tu_pidfile_pid(w.pidfile) == pid, "the pidfile does not name the daemon %d", pid);
         close(ev[0]);
         fw_clean(&w);
     }
-    rel_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
+    tu_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
     tu_log("5 opens under a storm of %ld signals in all", total);
-    rel_count("storm signals", total);
-    rel_print_counts();
+    tu_count("storm signals", total);
+    tu_print_counts();
 }
 
 TU_TEST(eintr_cli_stop_under_signal_storm)
@@ -388,20 +390,22 @@ TU_TEST(eintr_cli_stop_under_signal_storm)
     for (int round = 0; round < 3; round++) {
         /* A daemon that ignores SIGTERM: stop waits its whole 0.4 s step in
          * poll(), storm or not, then escalates. */
-        rel_cmd c;
-        rel_cmd_init(&c, rel_cli());
-        rel_arg(&c, "start");
-        rel_arg(&c, "--pidfile=%s", w.pidfile);
-        rel_arg(&c, "--");
-        rel_arg(&c, "%s", rel_prog());
-        rel_arg(&c, "ignore:15");
-        rel_result r = rel_run(&c);
+        tu_cmd c;
+        tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+        c.new_session = true;
+        tu_cmd_arg(&c, "start");
+        tu_cmd_arg(&c, "--pidfile=%s", w.pidfile);
+        tu_cmd_arg(&c, "--");
+        tu_cmd_arg(&c, "%s", prog_path());
+        tu_cmd_arg(&c, "ignore:15");
+        tu_result r = tu_run(&c);
         TU_ASSERT_MSG(r.code == 0, "start: %s", r.err);
-        pid_t d = rel_pidfile_pid(w.pidfile);
-        rel_cmd_init(&c, rel_cli());
-        rel_arg(&c, "stop");
-        rel_arg(&c, "--pidfile=%s", w.pidfile);
-        rel_arg(&c, "--retry=TERM/0.4/KILL/5");
+        pid_t d = tu_pidfile_pid(w.pidfile);
+        tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+        c.new_session = true;
+        tu_cmd_arg(&c, "stop");
+        tu_cmd_arg(&c, "--pidfile=%s", w.pidfile);
+        tu_cmd_arg(&c, "--retry=TERM/0.4/KILL/5");
         long sent;
         r = stormy(&c, &w.ch, 0, -1, &sent);
         total += sent;
@@ -409,38 +413,39 @@ TU_TEST(eintr_cli_stop_under_signal_storm)
             TU_FAIL("stop under a storm of %ld signals: exit %d, out \"%s\", err \"%s\"", sent, r.code, r.out, r.err);
         TU_ASSERT_MSG(r.elapsed_ms >= 400, "stop escalated after %lld ms, before the 0.4 s step was over",
                       (long long)r.elapsed_ms);
-        TU_ASSERT(rel_wait_gone(d, tu_timeout_ms()));
+        TU_ASSERT(tu_wait_gone(d, tu_timeout_ms()));
         TU_ASSERT_MSG(!tu_path_exists(w.pidfile), "the pidfile survived the stop");
     }
-    rel_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
+    tu_assert_unchanged(&w.bystander_snap, w.bystander_pidfile);
     tu_log("3 stops under a storm of %ld signals in all", total);
-    rel_count("storm signals", total);
-    rel_print_counts();
+    tu_count("storm signals", total);
+    tu_print_counts();
 }
 
 TU_TEST(eintr_cli_status_under_signal_storm)
 {
     fw_world w;
     fw_init(&w, FW_CLI);
-    pid_t d = rel_start_cli_daemon(w.pidfile);
+    pid_t d = cli_start_plain(w.pidfile);
     long total = 0;
     const char *want = tu_fmt("running PID %d\n", (int)d);
     for (int round = 0; round < 30; round++) {
-        rel_cmd c;
-        rel_cmd_init(&c, rel_cli());
-        rel_arg(&c, "status");
-        rel_arg(&c, "--pidfile=%s", w.pidfile);
+        tu_cmd c;
+        tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+        c.new_session = true;
+        tu_cmd_arg(&c, "status");
+        tu_cmd_arg(&c, "--pidfile=%s", w.pidfile);
         long sent;
-        rel_result r = stormy(&c, &w.ch, 0, -1, &sent);
+        tu_result r = stormy(&c, &w.ch, 0, -1, &sent);
         total += sent;
         if (r.code != 0 || strcmp(r.out, want) != 0 || r.err[0])
             TU_FAIL("status under a storm of %ld signals: exit %d, out \"%s\", err \"%s\"", sent, r.code, r.out,
                     r.err);
     }
-    TU_ASSERT(rel_state_of(d) == 'S');
+    TU_ASSERT(tu_state_of(d) == 'S');
     tu_log("30 status runs under a storm of %ld signals in all", total);
-    rel_count("storm signals", total);
-    rel_print_counts();
+    tu_count("storm signals", total);
+    tu_print_counts();
 }
 
 TU_MAIN

@@ -20,12 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void need_root(void)
-{
-    if (!rel_is_root())
-        tu_skip("needs root (user switch, chroot)");
-}
-
 /* One named fault: RULE must be hit, the start must fail with CODE (the CLI)
  * or exit 1 with "STEP: ..." (the helper), naming ERR and NEEDLE. */
 static void named_in(enum fw_kind kind, enum fw_config cfg, const char *rule, int code, const char *needle,
@@ -48,8 +42,8 @@ static void named_in(enum fw_kind kind, enum fw_config cfg, const char *rule, in
     const char *needles[] = {err ? fw_strerror(err) : "", needle, NULL};
     fw_check(&w, &o, true, kind == FW_CLI ? code : 1, needles, context);
     tu_log("%s: exit %d: %.*s", context, o.r.code, (int)strlen(o.r.err) - 1, o.r.err);
-    rel_count("faults injected", 1);
-    rel_print_counts();
+    tu_count("faults injected", 1);
+    tu_print_counts();
 }
 
 static void named(enum fw_kind kind, enum fw_config cfg, const char *rule, int code, const char *needle,
@@ -339,7 +333,7 @@ static void every_call_in(enum fw_kind kind, enum fw_config cfg, bool with_insta
         fw_check(&w, &base, false, 0, NULL, config);
     }
     size_t ntrace = 0;
-    rel_event *trace = calloc(w.ch.n + 1, sizeof *trace);
+    fault_event *trace = calloc(w.ch.n + 1, sizeof *trace);
     TU_ASSERT(trace != NULL);
     for (size_t i = 0; i < w.ch.n; i++)
         if (strcmp(w.ch.ev[i].kind, "trace") == 0)
@@ -348,18 +342,18 @@ static void every_call_in(enum fw_kind kind, enum fw_config cfg, bool with_insta
 
     size_t injected = 0, failed = 0, tolerated = 0, unreached = 0, problems = 0;
     for (size_t i = 0; i < ntrace; i++) {
-        const rel_event *e = &trace[i];
+        const fault_event *e = &trace[i];
         int err = fw_errno_for(e->func, e->extra);
         if (!err)
             continue;
         const char *rule =
-            tu_fmt("func=%s,depth=%d,nth=%u,errno=%s", e->func, e->depth, e->nth, rel_errno_name(err));
+            tu_fmt("func=%s,depth=%d,nth=%u,errno=%s", e->func, e->depth, e->nth, tu_errno_name(err));
         const char *context = tu_fmt("%s, %s #%u at depth %d (%s) failing with %s", config, e->func, e->nth,
-                                     e->depth, e->extra, rel_errno_name(err));
-        rel_context = context;
-        rel_soft_timeouts = true;
+                                     e->depth, e->extra, tu_errno_name(err));
+        tu_context = context;
+        w.soft_timeouts = true;
         fw_outcome o = fw_run(&w, cfg, rule, false);
-        rel_soft_timeouts = false;
+        w.soft_timeouts = false;
         if (o.hits == 0)
             unreached++;
         else if (o.r.code == 0)
@@ -384,8 +378,8 @@ static void every_call_in(enum fw_kind kind, enum fw_config cfg, bool with_insta
     tu_log("%s: %zu calls traced, %zu faults injected: %zu clean failures, %zu tolerated, %zu not reached, "
            "%zu problems",
            config, ntrace, injected, failed - (problems > failed ? failed : 0), tolerated, unreached, problems);
-    rel_count("faults injected", (long)injected);
-    rel_print_counts();
+    tu_count("faults injected", (long)injected);
+    tu_print_counts();
     TU_ASSERT_MSG(problems == 0, "%s: %zu faults were not handled cleanly (see PROBLEM lines)", config, problems);
 }
 

@@ -9,7 +9,8 @@
  * line and the "Try" hint), nothing created in the directory the paths point
  * into, no process left.
  */
-#include "rel_common.h"
+#include "cli_common.h"
+#include "fault_chan.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -42,7 +43,7 @@ static const char *subst(const char *a, const char *token, const char *value)
 static const char *expand(const char *a)
 {
     if (strcmp(a, "%P") == 0)
-        return rel_prog();
+        return prog_path();
     char big[5001];
     memset(big, 'a', 5000);
     big[5000] = 0;
@@ -65,33 +66,34 @@ static void run_cases(const char *program, const ocase *cases, size_t n)
     size_t problems = 0;
     for (size_t i = 0; i < n; i++) {
         const ocase *oc = &cases[i];
-        rel_cmd c;
-        rel_cmd_init(&c, program);
+        tu_cmd c;
+        tu_cmd_init_command(&c, program, (const char *)NULL);
+        c.new_session = true;
         char desc[512] = "";
         size_t len = 0;
         for (size_t j = 0; oc->args[j]; j++) {
             const char *a = expand(oc->args[j]);
-            rel_arg(&c, "%s", a);
+            tu_cmd_arg(&c, "%s", a);
             len += (size_t)snprintf(desc + len, sizeof desc - len, " %.40s%s", a, strlen(a) > 40 ? "..." : "");
             if (len >= sizeof desc)
                 len = sizeof desc - 1;
         }
-        const char *before = rel_dir_listing(dir);
-        rel_result r = rel_run(&c);
+        const char *before = tu_dir_listing(dir);
+        tu_result r = tu_run(&c);
         tried++;
         int lines = 0;
         for (const char *s = r.err; *s; s++)
             lines += *s == '\n';
         tu_log("%s: exit %d: %.*s", desc, r.code, (int)strcspn(r.err, "\n"), r.err);
         const char *problem = NULL;
-        const char *after = rel_dir_listing(dir);
+        const char *after = tu_dir_listing(dir);
         if (r.code != oc->code && (!oc->alt || r.code != oc->alt))
             problem = tu_fmt("exit %d, expected %d; stderr \"%s\"", r.code, oc->code, r.err);
-        else if (r.code == 2 && program == rel_cli() && (lines != 2 || !strstr(r.err, "\nTry 'daemonctx --help'.\n")))
+        else if (r.code == 2 && program == cli_path() && (lines != 2 || !strstr(r.err, "\nTry 'daemonctx --help'.\n")))
             problem = tu_fmt("a usage error is one line and the hint: \"%s\"", r.err);
-        else if (!(r.code == 2 && program == rel_cli()) && (lines != 1 || r.err[strlen(r.err) - 1] != '\n'))
+        else if (!(r.code == 2 && program == cli_path()) && (lines != 1 || r.err[strlen(r.err) - 1] != '\n'))
             problem = tu_fmt("expected one line, got \"%s\"", r.err);
-        else if (program == rel_cli() && strncmp(r.err, "daemonctx: ", 11) != 0)
+        else if (program == cli_path() && strncmp(r.err, "daemonctx: ", 11) != 0)
             problem = tu_fmt("\"%s\" is not a daemonctx message", r.err);
         else if (oc->needle && !strstr(r.err, oc->needle))
             problem = tu_fmt("\"%s\" does not say \"%s\"", r.err, oc->needle);
@@ -102,10 +104,10 @@ static void run_cases(const char *program, const ocase *cases, size_t n)
         if (problem) {
             problems++;
             tu_log("PROBLEM: %s: %s", desc, problem);
-            rel_kill_all_except(NULL, 0);
+            tu_kill_all_except(NULL, 0);
             continue;
         }
-        rel_assert_nothing_left(NULL, 0, desc);
+        tu_assert_nothing_left(NULL, 0, desc);
     }
     tu_log("figures: hostile inputs tried=%ld", tried);
     TU_ASSERT_MSG(problems == 0, "%zu option values were not refused cleanly (see PROBLEM lines)", problems);
@@ -119,7 +121,7 @@ static void run_cases(const char *program, const ocase *cases, size_t n)
 
 TU_TEST(hostile_options_empty_strings_are_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=", "--", "%P", NULL}, 4, 2, "pidfile"},
         {{"start", "--pidfile=%D/d.pid", "--chroot=", "--", "%P", NULL}, 7, 2, "chroot"},
         {{"start", "--pidfile=%D/d.pid", "--chdir=", "--", "%P", NULL}, 7, 2, "directory"},
@@ -146,7 +148,7 @@ TU_TEST(hostile_options_empty_strings_are_refused)
 
 TU_TEST(hostile_options_very_long_paths_are_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=%L", "--", "%P", NULL}, 4, 0, "too long"},
         {{"start", "--pidfile=%C", "--", "%P", NULL}, 4, 0, "too long"},
         {{"start", "--pidfile=%D/d.pid", "--chdir=%L", "--", "%P", NULL}, 7, 0, "too long"},
@@ -160,7 +162,7 @@ TU_TEST(hostile_options_very_long_paths_are_refused)
 
 TU_TEST(hostile_options_unknown_users_and_groups_are_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=%D/d.pid", "--user=no-such-user-dcx", "--", "%P", NULL}, 5, 0, "no-such-user-dcx"},
         {{"start", "--pidfile=%D/d.pid", "--group=no-such-group-dcx", "--", "%P", NULL}, 5, 0, "no-such-group-dcx"},
         {{"start", "--pidfile=%D/d.pid", "--user=nobody", "--group=no-such-group-dcx", "--", "%P", NULL}, 5, 0,
@@ -175,21 +177,22 @@ TU_TEST(hostile_options_unknown_users_and_groups_are_refused)
  * runs as exactly that uid and gid (and no supplementary group). */
 TU_TEST(hostile_options_numeric_ids_without_passwd_entry)
 {
-    if (!rel_is_root())
+    if (!tu_is_root())
         tu_skip("needs root");
-    RUN(rel_cli(), {{"start", "--pidfile=%D/d.pid", "--user=54321", "--", "%P", NULL}, 5, 0, "--group"});
+    RUN(cli_path(), {{"start", "--pidfile=%D/d.pid", "--user=54321", "--", "%P", NULL}, 5, 0, "--group"});
     const char *pidfile = tu_fmt("%s/n.pid", dir);
-    rel_cmd c;
-    rel_cmd_init(&c, rel_cli());
-    rel_arg(&c, "start");
-    rel_arg(&c, "--pidfile=%s", pidfile);
-    rel_arg(&c, "--user=54321");
-    rel_arg(&c, "--group=54321");
-    rel_arg(&c, "--");
-    rel_arg(&c, "%s", rel_prog());
-    rel_result r = rel_run(&c);
+    tu_cmd c;
+    tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
+    tu_cmd_arg(&c, "--user=54321");
+    tu_cmd_arg(&c, "--group=54321");
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_result r = tu_run(&c);
     TU_ASSERT_MSG(r.code == 0, "start as 54321:54321: %d %s", r.code, r.err);
-    pid_t d = rel_pidfile_pid(pidfile);
+    pid_t d = tu_pidfile_pid(pidfile);
     TU_ASSERT(d > 0);
     long ids[4];
     tu_status_ids(d, "Uid", ids);
@@ -199,18 +202,19 @@ TU_TEST(hostile_options_numeric_ids_without_passwd_entry)
     for (int i = 0; i < 4; i++)
         TU_ASSERT_INT_EQ(ids[i], 54321);
     TU_ASSERT_STR_EQ(tu_status_field(d, "Groups"), "54321");
-    rel_cmd_init(&c, rel_cli());
-    rel_arg(&c, "stop");
-    rel_arg(&c, "--pidfile=%s", pidfile);
-    r = rel_run(&c);
+    tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "stop");
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
+    r = tu_run(&c);
     TU_ASSERT_MSG(r.code == 0, "stop: %s", r.err);
-    TU_ASSERT(rel_wait_gone(d, tu_timeout_ms()));
+    TU_ASSERT(tu_wait_gone(d, tu_timeout_ms()));
     tried++;
 }
 
 TU_TEST(hostile_options_umask_beyond_0777_is_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=%D/d.pid", "--umask=0778", "--", "%P", NULL}, 2, 0, "0778"},
         {{"start", "--pidfile=%D/d.pid", "--umask=1000", "--", "%P", NULL}, 2, 0, "1000"},
         {{"start", "--pidfile=%D/d.pid", "--umask=01777", "--", "%P", NULL}, 2, 0, "01777"},
@@ -222,7 +226,7 @@ TU_TEST(hostile_options_umask_beyond_0777_is_refused)
 
 TU_TEST(hostile_options_fds_beyond_the_limit_are_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=%D/d.pid", "--keep-fd=1048576", "--", "%P", NULL}, 2, 0, "1048576"},
         {{"start", "--pidfile=%D/d.pid", "--keep-fd=2147483647", "--", "%P", NULL}, 2, 0, NULL},
         {{"start", "--pidfile=%D/d.pid", "--keep-fd=2147483648", "--", "%P", NULL}, 2, 0, NULL},
@@ -236,7 +240,7 @@ TU_TEST(hostile_options_fds_beyond_the_limit_are_refused)
 
 TU_TEST(hostile_options_unknown_signals_are_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=%D/d.pid", "--ignore-signal=FOO", "--", "%P", NULL}, 2, 0, "FOO"},
         {{"start", "--pidfile=%D/d.pid", "--ignore-signal=KILL", "--", "%P", NULL}, 2, 0, "KILL"},
         {{"start", "--pidfile=%D/d.pid", "--ignore-signal=SIGSTOP", "--", "%P", NULL}, 2, 0, NULL},
@@ -257,7 +261,7 @@ TU_TEST(hostile_options_unknown_signals_are_refused)
 
 TU_TEST(hostile_options_durations_out_of_range_are_refused)
 {
-    RUN(rel_cli(),
+    RUN(cli_path(),
         {{"start", "--pidfile=%D/d.pid", "--timeout=-1", "--", "%P", NULL}, 2, 0, NULL},
         {{"start", "--pidfile=%D/d.pid", "--timeout=4294967.296", "--", "%P", NULL}, 2, 0, NULL},
         {{"start", "--pidfile=%D/d.pid", "--timeout=1e3", "--", "%P", NULL}, 2, 0, NULL},
@@ -273,7 +277,7 @@ TU_TEST(hostile_options_durations_out_of_range_are_refused)
  * caught by open() (exit 1), before any fork. */
 TU_TEST(hostile_options_library_setters_refuse_out_of_range_values)
 {
-    RUN(rel_helper(),
+    RUN(tu_helper_path(),
         {{"--umask=1000", NULL}, 2, 0, NULL},
         {{"--umask=7777", NULL}, 2, 0, NULL},
         {{"--signal=65:ignore", NULL}, 2, 0, NULL},

@@ -14,7 +14,8 @@
  * PID namespace of their own, whose PID 1 is a sentinel that reports any
  * signal: never risk signalling the real init.
  */
-#include "rel_common.h"
+#include "cli_common.h"
+#include "fault_chan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,42 +39,45 @@ static long tried; /* hostile inputs put to an interface */
 
 /* ------------------------------------------------------------ commands */
 
-static rel_result cli3(const char *cmd, const char *pidfile, const char *extra)
+static tu_result cli3(const char *cmd, const char *pidfile, const char *extra)
 {
-    rel_cmd c;
-    rel_cmd_init(&c, rel_cli());
-    rel_arg(&c, "%s", cmd);
-    rel_arg(&c, "--pidfile=%s", pidfile);
+    tu_cmd c;
+    tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "%s", cmd);
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
     if (extra)
-        rel_arg(&c, "%s", extra);
+        tu_cmd_arg(&c, "%s", extra);
     if (strcmp(cmd, "start") == 0) {
-        rel_arg(&c, "--");
-        rel_arg(&c, "%s", rel_prog());
+        tu_cmd_arg(&c, "--");
+        tu_cmd_arg(&c, "%s", prog_path());
     }
     tried++;
-    return rel_run(&c);
+    return tu_run(&c);
 }
 
-static rel_result helper(const char *pidfile)
+static tu_result helper(const char *pidfile)
 {
-    rel_cmd c;
-    rel_cmd_init(&c, rel_helper());
-    rel_arg(&c, "--detach=yes");
-    rel_arg(&c, "--pidfile=%s", pidfile);
+    tu_cmd c;
+    tu_cmd_init_command(&c, tu_helper_path(), (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "--detach=yes");
+    tu_cmd_arg(&c, "--pidfile=%s", pidfile);
     tried++;
-    return rel_run(&c);
+    return tu_run(&c);
 }
 
-static rel_result probe(const char *op, const char *pidfile, bool allow_shared)
+static tu_result probe(const char *op, const char *pidfile, bool allow_shared)
 {
-    rel_cmd c;
-    rel_cmd_init(&c, HOSTILE_PROBE);
-    rel_arg(&c, "%s", op);
-    rel_arg(&c, "%s", pidfile);
+    tu_cmd c;
+    tu_cmd_init_command(&c, HOSTILE_PROBE, (const char *)NULL);
+    c.new_session = true;
+    tu_cmd_arg(&c, "%s", op);
+    tu_cmd_arg(&c, "%s", pidfile);
     if (allow_shared)
-        rel_arg(&c, "--allow-shared");
+        tu_cmd_arg(&c, "--allow-shared");
     tried++;
-    return rel_run(&c);
+    return tu_run(&c);
 }
 
 /* ------------------------------------------------------------ the cases */
@@ -110,43 +114,43 @@ static void reset_dir(const char *dir)
 
 typedef struct before {
     char *listing;
-    rel_snap obj, victim;
+    tu_snap obj, victim;
 } before;
 
 static before take(const hcase *h)
 {
     before b;
-    b.listing = rel_dir_listing(h->dir);
-    b.obj = rel_snapshot(h->pidfile);
-    b.victim = h->victim ? rel_snapshot(h->victim) : (rel_snap){0};
+    b.listing = tu_dir_listing(h->dir);
+    b.obj = tu_snapshot(h->pidfile);
+    b.victim = h->victim ? tu_snapshot(h->victim) : (tu_snap){0};
     return b;
 }
 
 static void untouched(const hcase *h, const before *b, const char *what)
 {
-    const char *now = rel_dir_listing(h->dir);
+    const char *now = tu_dir_listing(h->dir);
     if (strcmp(now, b->listing) != 0)
         TU_FAIL("%s: the directory changed: \"%s\" -> \"%s\"", what, b->listing, now);
-    rel_assert_unchanged(&b->obj, h->pidfile);
+    tu_assert_unchanged(&b->obj, h->pidfile);
     if (h->victim)
-        rel_assert_unchanged(&b->victim, h->victim);
+        tu_assert_unchanged(&b->victim, h->victim);
     pid_t keep[2] = {h->holder, h->named};
-    rel_assert_nothing_left(keep, 2, what);
+    tu_assert_nothing_left(keep, 2, what);
 }
 
-static void same_data(const rel_snap *b, const char *path)
+static void same_data(const tu_snap *b, const char *path)
 {
-    rel_snap a = rel_snapshot(path);
+    tu_snap a = tu_snapshot(path);
     TU_ASSERT_MSG(a.exists && a.ino == b->ino && a.mtime_ns == b->mtime_ns && a.content &&
                       strcmp(a.content, b->content) == 0,
                   "%s was modified", path);
 }
 
-static void refused(const rel_result *r, const char *prefix, int code, const char *needle, const char *what)
+static void refused(const tu_result *r, const char *prefix, int code, const char *needle, const char *what)
 {
     const char *needles[] = {needle, NULL};
     tu_log("%s: exit %d: %.*s", what, r->code, (int)strcspn(r->err, "\n"), r->err);
-    if (r->code != code || !rel_one_line(r->err) || (prefix && strncmp(r->err, prefix, strlen(prefix)) != 0) ||
+    if (r->code != code || !tu_one_line(r->err) || (prefix && strncmp(r->err, prefix, strlen(prefix)) != 0) ||
         (needle && !strstr(r->err, needle)))
         TU_FAIL("%s: exit %d (expected %d), stderr \"%s\" (expected one line%s%s)", what, r->code, code, r->err,
                 needle ? " with " : "", needle ? needle : "");
@@ -155,13 +159,13 @@ static void refused(const rel_result *r, const char *prefix, int code, const cha
 
 static void stop_what_started(const hcase *h, const char *what)
 {
-    pid_t d = rel_pidfile_pid(h->pidfile);
+    pid_t d = tu_pidfile_pid(h->pidfile);
     TU_ASSERT_MSG(d > 0, "%s: the pidfile names no PID after a successful start", what);
-    rel_result r = cli3("stop", h->pidfile, NULL);
+    tu_result r = cli3("stop", h->pidfile, NULL);
     TU_ASSERT_MSG(r.code == 0, "%s: stopping the daemon: %d %s", what, r.code, r.err);
-    TU_ASSERT(rel_wait_gone(d, tu_timeout_ms()));
+    TU_ASSERT(tu_wait_gone(d, tu_timeout_ms()));
     pid_t keep[2] = {h->holder, h->named};
-    rel_kill_all_except(keep, 2); /* reap the daemon */
+    tu_kill_all_except(keep, 2); /* reap the daemon */
 }
 
 static void check_case(hcase *h, const hexpect *e)
@@ -170,7 +174,7 @@ static void check_case(hcase *h, const hexpect *e)
     /* start */
     h->plant(h);
     before b = take(h);
-    rel_result r = cli3("start", h->pidfile, NULL);
+    tu_result r = cli3("start", h->pidfile, NULL);
     if (e->start == 0) {
         TU_ASSERT_MSG(r.code == 0, "start over %s: exit %d: %s", name, r.code, r.err);
         stop_what_started(h, "start");
@@ -216,10 +220,10 @@ static void check_case(hcase *h, const hexpect *e)
     r = helper(h->pidfile);
     if (e->start == 0) {
         TU_ASSERT_MSG(r.code == 0, "dcx-helper over %s: exit %d: %s", name, r.code, r.err);
-        pid_t d = rel_pidfile_pid(h->pidfile);
+        pid_t d = tu_pidfile_pid(h->pidfile);
         TU_ASSERT_MSG(d > 0, "dcx-helper: no PID in %s", name);
         TU_ASSERT(kill(d, SIGTERM) == 0); /* the terminate action removes the pidfile */
-        TU_ASSERT(rel_wait_gone(d, tu_timeout_ms()));
+        TU_ASSERT(tu_wait_gone(d, tu_timeout_ms()));
         TU_ASSERT_MSG(!tu_path_exists(h->pidfile), "dcx-helper's daemon left %s", name);
     } else {
         refused(&r, "pidfile", 1, NULL, "dcx-helper");
@@ -237,7 +241,7 @@ static void check_case(hcase *h, const hexpect *e)
         refused(&r, NULL, 1, NULL, "daemonctx_pidfile_acquire");
         int err = 0, rc = 0;
         TU_ASSERT_MSG(sscanf(r.out, "error %d %d", &err, &rc) == 2 && err == e->acquire && rc == -err,
-                      "acquire %s: \"%s\", expected errno %s", name, r.out, rel_errno_name(e->acquire));
+                      "acquire %s: \"%s\", expected errno %s", name, r.out, tu_errno_name(e->acquire));
         untouched(h, &b, "daemonctx_pidfile_acquire");
     }
     reset_dir(h->dir);
@@ -252,8 +256,8 @@ static void check_case(hcase *h, const hexpect *e)
         int err = 0, rc = 0;
         TU_ASSERT_MSG(r.code == 1 && sscanf(r.out, "error %d %d", &err, &rc) == 2 && err == -e->inspect,
                       "inspect %s: %d \"%s\" \"%s\", expected errno %s", name, r.code, r.out, r.err,
-                      rel_errno_name(-e->inspect));
-        TU_ASSERT_MSG(rel_one_line(r.err), "inspect: not one line: %s", r.err);
+                      tu_errno_name(-e->inspect));
+        TU_ASSERT_MSG(tu_one_line(r.err), "inspect: not one line: %s", r.err);
     }
     untouched(h, &b, "daemonctx_pidfile_inspect");
     tu_log("figures: hostile inputs tried=%ld", tried);
@@ -434,9 +438,9 @@ static void plant_locked(hcase *h)
 {
     if (h->holder) {
         (void)kill(h->holder, SIGKILL);
-        (void)rel_wait_gone(h->holder, tu_timeout_ms());
+        (void)tu_wait_gone(h->holder, tu_timeout_ms());
     }
-    h->holder = rel_hold_lock(h->pidfile, h->content);
+    h->holder = tu_hold_lock(h->pidfile, h->content);
 }
 
 TU_TEST(hostile_pidfile_locked_with_garbage_is_refused)
@@ -487,7 +491,7 @@ static pid_t blocked_victim(void)
 
 static void assert_never_signalled(pid_t pid)
 {
-    TU_ASSERT_MSG(rel_state_of(pid) == 'S', "the process named, %d, is no longer waiting", (int)pid);
+    TU_ASSERT_MSG(tu_state_of(pid) == 'S', "the process named, %d, is no longer waiting", (int)pid);
     const char *pnd = tu_status_field(pid, "SigPnd"), *shd = tu_status_field(pid, "ShdPnd");
     TU_ASSERT_MSG(strtoull(pnd, NULL, 16) == 0 && strtoull(shd, NULL, 16) == 0,
                   "the process named, %d, was signalled (SigPnd %s, ShdPnd %s)", (int)pid, pnd, shd);
@@ -508,7 +512,7 @@ TU_TEST(hostile_pidfile_locked_by_another_than_the_pid_named_is_never_signalled)
  * PID namespace with its own /proc. */
 static void pid1_sentinel(const char *pidfile, int report)
 {
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || mount("proc", "/proc", "proc", 0, NULL) < 0)
+    if (tu_make_mounts_private("/proc") < 0 || mount("proc", "/proc", "proc", 0, NULL) < 0)
         _exit(3);
     static const int caught[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT};
     sigset_t set;
@@ -517,15 +521,16 @@ static void pid1_sentinel(const char *pidfile, int report)
         sigaddset(&set, caught[i]);
     /* Blocked: a signal sent to us stays pending, for all to see. */
     sigprocmask(SIG_BLOCK, &set, NULL);
-    pid_t holder = rel_hold_lock(pidfile, "1\n");
+    pid_t holder = tu_hold_lock(pidfile, "1\n");
     char line[512];
     const char *cmds[] = {"status", "stop"};
     for (int i = 0; i < 2; i++) {
-        rel_cmd c;
-        rel_cmd_init(&c, rel_cli());
-        rel_arg(&c, "%s", cmds[i]);
-        rel_arg(&c, "--pidfile=%s", pidfile);
-        rel_result r = rel_run(&c);
+        tu_cmd c;
+        tu_cmd_init_command(&c, cli_path(), (const char *)NULL);
+        c.new_session = true;
+        tu_cmd_arg(&c, "%s", cmds[i]);
+        tu_cmd_arg(&c, "--pidfile=%s", pidfile);
+        tu_result r = tu_run(&c);
         int n = snprintf(line, sizeof line, "%s %d %s", cmds[i], r.code, r.err);
         if (write(report, line, (size_t)n) < 0)
             _exit(4);
@@ -545,7 +550,7 @@ static void pid1_sentinel(const char *pidfile, int report)
 
 TU_TEST(hostile_pidfile_locked_naming_pid_1_is_never_signalled)
 {
-    if (!rel_is_root())
+    if (!tu_is_root())
         tu_skip("needs root (a PID namespace)");
     const char *dir = tu_tmpdir();
     const char *pidfile = tu_fmt("%s/d.pid", dir);
@@ -590,7 +595,7 @@ static void plant_foreign(hcase *h)
 
 TU_TEST(hostile_pidfile_owned_by_another_user_is_refused_as_root)
 {
-    if (!rel_is_root())
+    if (!tu_is_root())
         tu_skip("needs root");
     hcase h = new_case(plant_foreign);
     h.content = "4242\n";
@@ -612,7 +617,7 @@ TU_TEST(hostile_pidfile_in_world_writable_directory_is_refused)
                  .inspect = 0};
     check_case(&h, &e);
     /* The library's opt-in (the CLI has none). */
-    rel_result r = probe("acquire", h.pidfile, true);
+    tu_result r = probe("acquire", h.pidfile, true);
     TU_ASSERT_MSG(r.code == 0, "allow_shared_directory: %s", r.err);
     TU_ASSERT(!tu_path_exists(h.pidfile));
 }
@@ -638,9 +643,10 @@ TU_TEST(hostile_pidfile_in_missing_directory_is_refused_and_nothing_created)
 
 static void private_mounts(void)
 {
-    if (!rel_is_root())
+    if (!tu_is_root())
         tu_skip("needs root (mount)");
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    /* the file systems are mounted in temporary directories under /tmp */
+    if (unshare(CLONE_NEWNS) < 0 || tu_make_mounts_private("/tmp") < 0)
         tu_skip("no mount namespace here: %s", strerror(errno));
 }
 

@@ -83,7 +83,7 @@ TU_TEST(fds_only_stdio_preserved_and_pidfile_remain) {
     pid_t d = tu_start_daemon(&c, NULL);
     int want[] = {0, 1, 2, TU_REPORT_FD, 6};
     int pidfd = expect_fd_table(d, pidfile, want, sizeof want / sizeof want[0]);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/6"), keep);
+    TU_ASSERT_PROC_IS(d, "fd/6", keep);
     TU_ASSERT_MSG((tu_fd_flags(d, pidfd) & O_CLOEXEC) != 0, "the pidfile lock fd %d is not close-on-exec", pidfd);
 }
 

@@ -22,11 +22,9 @@ static void expect_cwd_inside_root(pid_t d, const char *want) {
     const char *cwd = tu_proc_link(d, "cwd");
     const char *root = tu_proc_link(d, "root");
     tu_log("daemon %d: root %s cwd %s", (int)d, root, cwd);
-    TU_ASSERT_STR_EQ(cwd, want);
-    size_t rl = strlen(root);
-    bool inside = strcmp(root, "/") == 0 ||
-                  (strncmp(cwd, root, rl) == 0 && (cwd[rl] == 0 || cwd[rl] == '/'));
-    TU_ASSERT_MSG(inside, "cwd %s is outside the daemon's root %s", cwd, root);
+    TU_ASSERT_PROC_IS(d, "cwd", want);
+    TU_ASSERT_MSG(tu_dir_is_inside(tu_fmt("/proc/%d/cwd", (int)d), tu_fmt("/proc/%d/root", (int)d)),
+                  "cwd %s is outside the daemon's root %s", cwd, root);
 }
 
 static const char *read_workdir_line(tu_proc *p) {
@@ -63,7 +61,7 @@ TU_TEST(option_default_working_directory_is_root) {
     tu_cmd_init(&c);
     c.cwd = dir; /* the invoker's cwd must not be kept */
     pid_t d = tu_start_daemon(&c, NULL);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "cwd"), "/");
+    TU_ASSERT_PROC_IS(d, "cwd", "/");
 }
 
 TU_TEST(option_working_directory_applied) {
@@ -74,14 +72,14 @@ TU_TEST(option_working_directory_applied) {
     tu_cmd_init(&c);
     tu_cmd_arg(&c, "--workdir=%s", sub);
     pid_t d = tu_start_daemon(&c, NULL);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "cwd"), sub);
+    TU_ASSERT_PROC_IS(d, "cwd", sub);
 }
 
 TU_TEST(option_default_root_directory_unchanged) {
     tu_cmd c;
     tu_cmd_init(&c);
     pid_t d = tu_start_daemon(&c, NULL);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "root"), "/");
+    TU_ASSERT_PROC_IS(d, "root", "/");
 }
 
 /* ----------------------------------------------------------------- chroot */
@@ -95,7 +93,7 @@ TU_TEST(chroot_sets_root_and_cwd_to_jail) {
     c.no_leak_check = true;
     tu_cmd_arg(&c, "--chroot=%s", jail);
     pid_t d = tu_start_daemon(&c, NULL);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "root"), jail);
+    TU_ASSERT_PROC_IS(d, "root", jail);
     expect_cwd_inside_root(d, jail);
 }
 
@@ -264,9 +262,9 @@ TU_TEST(stdio_redirected_to_given_fds) {
     pid_t d = tu_start_daemon(&c, &p);
     TU_ASSERT_STR_EQ(tu_read_line(p->report, tu_timeout_ms()), "wrote 10 10");
     TU_ASSERT_STR_EQ(tu_read_line(p->report, tu_timeout_ms()), "stdin input-line");
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/0"), in);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/1"), out);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/2"), err);
+    TU_ASSERT_PROC_IS(d, "fd/0", in);
+    TU_ASSERT_PROC_IS(d, "fd/1", out);
+    TU_ASSERT_PROC_IS(d, "fd/2", err);
     TU_ASSERT_STR_EQ(tu_read_file(out), "to-stdout\n");
     TU_ASSERT_STR_EQ(tu_read_file(err), "to-stderr\n");
     for (int fd = 0; fd <= 2; fd++)
@@ -292,8 +290,8 @@ TU_TEST(stdio_stdout_and_stderr_share_one_fd) {
     pid_t d = tu_start_daemon(&c, &p);
     TU_ASSERT_STR_EQ(tu_read_line(p->report, tu_timeout_ms()), "wrote 10 10");
     TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/0"), "/dev/null");
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/1"), log);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/2"), log);
+    TU_ASSERT_PROC_IS(d, "fd/1", log);
+    TU_ASSERT_PROC_IS(d, "fd/2", log);
     TU_ASSERT_STR_EQ(tu_read_file(log), "to-stdout\nto-stderr\n");
 }
 
@@ -316,8 +314,8 @@ TU_TEST(stdio_given_fd_numbers_below_three_are_handled) {
     int st = tu_wait(p, tu_timeout_ms());
     TU_ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "invoker: %s", tu_describe_status(st));
     TU_ASSERT_STR_EQ(tu_read_line(p->report, tu_timeout_ms()), "wrote 10 10");
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/1"), b);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "fd/2"), a);
+    TU_ASSERT_PROC_IS(d, "fd/1", b);
+    TU_ASSERT_PROC_IS(d, "fd/2", a);
     TU_ASSERT_STR_EQ(tu_read_file(b), "to-stdout\n");
     TU_ASSERT_STR_EQ(tu_read_file(a), "to-stderr\n");
 }

@@ -319,7 +319,7 @@ TU_TEST(pidfile_relative_path_removed_after_chdir) {
     pid_t d = tu_start_daemon(&c, NULL);
     const char *pidfile = tu_fmt("%s/rel.pid", dir);
     tu_assert_pidfile_holds(pidfile, d);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "cwd"), "/");
+    TU_ASSERT_PROC_IS(d, "cwd", "/");
     int st = tu_kill_and_wait(d, SIGTERM);
     TU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
     TU_ASSERT_MSG(!tu_path_exists(pidfile), "the relative pidfile %s survived SIGTERM", pidfile);

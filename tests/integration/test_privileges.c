@@ -186,7 +186,7 @@ TU_TEST(privileges_user_lookup_happens_outside_the_jail) {
     tu_cmd_arg(&c, "--uid=%d", NOBODY);
     tu_cmd_arg(&c, "--gid=%d", NOBODY);
     pid_t d = tu_start_daemon(&c, NULL);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "root"), jail);
+    TU_ASSERT_PROC_IS(d, "root", jail);
     expect_ids(d, "Uid", NOBODY);
     struct passwd *pw = getpwuid(NOBODY);
     TU_ASSERT(pw != NULL);
@@ -205,8 +205,8 @@ TU_TEST(privileges_daemon_runs_in_jail_as_nobody) {
     tu_cmd_arg(&c, "--gid=%d", NOBODY);
     tu_cmd_arg(&c, "--umask=022");
     pid_t d = tu_start_daemon(&c, NULL);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "root"), jail);
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "cwd"), jail);
+    TU_ASSERT_PROC_IS(d, "root", jail);
+    TU_ASSERT_PROC_IS(d, "cwd", jail);
     expect_ids(d, "Uid", NOBODY);
     expect_ids(d, "Gid", NOBODY);
     expect_no_capabilities(d);
@@ -261,7 +261,7 @@ TU_TEST(privileges_unprivileged_invoker_with_default_ids_succeeds) {
     expect_ids(d, "Uid", NOBODY);
     expect_ids(d, "Gid", NOBODY);
     TU_ASSERT_STR_EQ(tu_status_field(d, "Umask"), "0000");
-    TU_ASSERT_STR_EQ(tu_proc_link(d, "cwd"), "/");
+    TU_ASSERT_PROC_IS(d, "cwd", "/");
 }
 
 TU_TEST(privileges_gid_change_refused_to_unprivileged_invoker_is_reported) {

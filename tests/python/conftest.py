@@ -8,10 +8,12 @@ process exits: it can wait for it and see its exit status. Synchronization is
 on pipes, pidfds and process exits, each under a deadline; no sleeps.
 """
 import ctypes
+import errno
 import json
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -20,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-DEADLINE = 20.0  # seconds, for anything a test waits for
+# Seconds, for anything a test waits for; more under sanitizers (CMake sets
+# the scale, as for the C tests).
+DEADLINE = 20.0 * max(1, int(os.environ.get('DCX_TEST_TIME_SCALE') or 1))
 
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNS = 0x00020000
@@ -67,9 +71,31 @@ def proc_stat(pid):
 
 
 def proc_fds(pid):
-    """{fd: target} of PID's open fds."""
+    """{fd: target} of PID's open fds (one closed while they are listed is left
+    out: a daemon may open and close a socket at any time)."""
     base = '/proc/{0}/fd'.format(pid)
-    return {int(fd): os.readlink(os.path.join(base, fd)) for fd in os.listdir(base)}
+    fds = {}
+    for fd in os.listdir(base):
+        try:
+            fds[int(fd)] = os.readlink(os.path.join(base, fd))
+        except FileNotFoundError:
+            pass
+    return fds
+
+
+def same_file(a, b):
+    """Whether paths A and B are the same file: device and inode (devices: the
+    same device number), not the path strings, which depend on the reader's
+    root and mounts."""
+    sa, sb = os.stat(a), os.stat(b)
+    if stat.S_ISCHR(sa.st_mode) and stat.S_ISCHR(sb.st_mode):
+        return sa.st_rdev == sb.st_rdev
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def proc_is(pid, what, path):
+    """Whether /proc/PID/WHAT ('cwd', 'root', 'fd/N') is the file PATH."""
+    return same_file('/proc/{0}/{1}'.format(pid, what), str(path))
 
 
 def proc_core_limit(pid):
@@ -223,30 +249,66 @@ def runner(tmp_path):
 
 # ------------------------------------------------------------ private /tmp
 
-def _bind_tmp(directory):
+def _make_private(path):
+    while True:
+        if _libc.mount(None, os.fsencode(path), None, MS_REC | MS_PRIVATE, None) == 0:
+            return 0
+        err = ctypes.get_errno()
+        if err != errno.EINVAL or path == '/':
+            return err
+        path = os.path.dirname(path)
+
+
+def _bind_tmp(directory, keep=()):
+    """In a mount namespace of our own, DIRECTORY becomes /tmp; the entries of
+    the real /tmp named in KEEP (what the process still needs: the source or
+    build tree may live there) stay visible in it."""
     if _libc.unshare(CLONE_NEWNS) != 0:
         return ctypes.get_errno()
-    if _libc.mount(None, b'/', None, MS_REC | MS_PRIVATE, None) != 0:
-        return ctypes.get_errno()
-    if _libc.mount(os.fsencode(directory), b'/tmp', None, MS_BIND, None) != 0:
+    # Our mounts must not propagate back: the mount holding /tmp becomes
+    # private. It is the nearest mount point at or above /tmp ("/" is not
+    # always one: a chroot's root may be a plain directory).
+    err = _make_private('/tmp')
+    if err:
+        return err
+    for name in keep:
+        inside = os.path.join(directory, name)
+        source = os.path.join('/tmp', name)
+        if os.path.isdir(source):
+            os.makedirs(inside, exist_ok=True)
+        else:
+            open(inside, 'a').close()
+        if _libc.mount(os.fsencode(source), os.fsencode(inside), None, MS_BIND | MS_REC, None) != 0:
+            return ctypes.get_errno()
+    if _libc.mount(os.fsencode(directory), b'/tmp', None, MS_BIND | MS_REC, None) != 0:
         return ctypes.get_errno()
     return 0
 
 
-def private_tmp_available(directory):
+def tmp_entries_needed(paths):
+    """The entries of /tmp under which any of PATHS lies (by their real path)."""
+    names = set()
+    for path in paths:
+        real = os.path.realpath(path)
+        if real.startswith('/tmp/'):
+            names.add(real[len('/tmp/'):].split('/')[0])
+    return sorted(names)
+
+
+def private_tmp_available(directory, keep=()):
     """Whether a process can get DIRECTORY as its /tmp (a private mount
-    namespace: the seed example's fixed pidfile path then cannot clash with
-    another run). Probed in a forked child that only makes system calls."""
+    namespace), KEEP staying visible. Probed in a forked child that only
+    makes system calls."""
     pid = os.fork()
     if pid == 0:
-        os._exit(1 if _bind_tmp(directory) else 0)
+        os._exit(1 if _bind_tmp(directory, keep) else 0)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) == 0
 
 
-def private_tmp_preexec(directory):
+def private_tmp_preexec(directory, keep=()):
     def preexec():
-        err = _bind_tmp(directory)
+        err = _bind_tmp(directory, keep)
         if err:
             raise OSError(err, 'cannot give the example a private /tmp')
     return preexec

@@ -6,7 +6,7 @@ import os
 import pwd
 import signal
 
-from conftest import proc_core_limit, proc_fds, proc_stat, proc_status
+from conftest import proc_core_limit, proc_fds, proc_is, proc_stat, proc_status
 
 NOBODY = pwd.getpwnam('nobody').pw_uid
 NOGROUP = grp.getgrnam('nogroup').gr_gid
@@ -39,7 +39,7 @@ def test_uid_gid_groups_umask_working_directory_prevent_core(runner, tmp_path):
     # nobody's own groups only: root's supplementary groups are gone.
     assert status['Groups'].split() == [str(g) for g in os.getgrouplist('nobody', NOGROUP)]
     assert status['Umask'] == '0027'
-    assert os.readlink('/proc/{0}/cwd'.format(pid)) == str(workdir)
+    assert proc_is(pid, 'cwd', workdir)
     assert proc_core_limit(pid) == ('0', '0')
 
     assert runner.stop(pid) == 1
@@ -65,8 +65,8 @@ def test_chroot_directory_and_the_working_directory_rule(runner, tmp_path):
     info = runner.report()
     pid = runner.track(info['pid'])
     assert info['cwd'] == '/srv'  # as the daemon sees it, inside its root
-    assert os.readlink('/proc/{0}/root'.format(pid)) == str(jail)
-    assert os.readlink('/proc/{0}/cwd'.format(pid)) == str(jail / 'srv')
+    assert proc_is(pid, 'root', jail)
+    assert proc_is(pid, 'cwd', jail / 'srv')
     assert runner.stop(pid) == 1
 
 
@@ -106,9 +106,9 @@ def test_stdio_file_objects_and_fds_files_preserve(runner, tmp_path):
     fds = proc_fds(pid)
     assert sorted(fds) == info['expected'], fds
     assert info['lost'] not in fds
-    assert fds[0] == str(infile)
-    assert fds[1] == str(outlog)
-    assert fds[2] == str(errlog)
+    assert proc_is(pid, 'fd/0', infile), fds
+    assert proc_is(pid, 'fd/1', outlog), fds
+    assert proc_is(pid, 'fd/2', errlog), fds
     assert info['stdin'] == 'input line\n'
     assert info['pipe'] == 'x'
     assert info['stdout_object_fd_ok'] is True
@@ -132,7 +132,7 @@ def test_stdio_defaults_to_dev_null_and_only_preserved_fds_stay(runner, tmp_path
     pid = runner.track(info['pid'])
     fds = proc_fds(pid)
     assert sorted(fds) == sorted({0, 1, 2, runner.report_w})
-    assert fds[0] == fds[1] == fds[2] == '/dev/null'
+    assert all(proc_is(pid, 'fd/{0}'.format(fd), os.devnull) for fd in (0, 1, 2)), fds
     assert runner.stop(pid) == 1
 
 
@@ -221,7 +221,7 @@ def test_attributes_assigned_after_construction(runner, tmp_path):
     assert pidfile.read_text() == '{0}\n'.format(pid)
     status = proc_status(pid)
     assert status['Umask'] == '0077'
-    assert os.readlink('/proc/{0}/cwd'.format(pid)) == str(workdir)
+    assert proc_is(pid, 'cwd', workdir)
     ignored = int(status['SigIgn'], 16)
     assert ignored & (1 << (signal.SIGUSR1 - 1))
     assert not ignored & (1 << (signal.SIGTSTP - 1))  # the map was replaced, not merged

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import PRELUDE, SOURCE_DIR, proc_status, read_json, wait_exit
+from conftest import DEADLINE, PRELUDE, SOURCE_DIR, proc_status, read_json, wait_exit
 
 
 def have_pip():
@@ -54,7 +54,7 @@ idle()
     try:
         env['PYTHONPATH'] = str(site)
         run = subprocess.run([sys.executable, str(script), str(w), str(site)], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, env=env, pass_fds=(w,), timeout=30)
+                             capture_output=True, text=True, env=env, pass_fds=(w,), timeout=DEADLINE)
         assert run.returncode == 0, run.stderr
         os.close(w)
         w = None
