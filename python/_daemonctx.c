@@ -920,6 +920,10 @@ static PyObject *LockWatch_wait(PyObject *obj, PyObject *args)
     (void)LockWatch_drain(self);
     self->backoff_ms = 0;
     for (;;) {
+        /* A signal that came outside poll() (it restarts nothing then) is
+         * handled here, at the latest one re-check later. */
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
         int held = flock_held(self->dev, self->ino);
         if (held == 0)
             Py_RETURN_TRUE;
@@ -939,8 +943,6 @@ static PyObject *LockWatch_wait(PyObject *obj, PyObject *args)
                 errno = e;
                 return PyErr_SetFromErrno(PyExc_OSError);
             }
-            if (PyErr_CheckSignals() < 0)
-                return NULL;
             continue;
         }
         if (n > 0) {

@@ -67,9 +67,16 @@ def proc_stat(pid):
 
 
 def proc_fds(pid):
-    """{fd: target} of PID's open fds."""
+    """{fd: target} of PID's open fds (one closed while they are read is left
+    out: PID may be running)."""
     base = '/proc/{0}/fd'.format(pid)
-    return {int(fd): os.readlink(os.path.join(base, fd)) for fd in os.listdir(base)}
+    fds = {}
+    for fd in os.listdir(base):
+        try:
+            fds[int(fd)] = os.readlink(os.path.join(base, fd))
+        except FileNotFoundError:
+            pass
+    return fds
 
 
 def proc_core_limit(pid):
@@ -125,6 +132,16 @@ def read_json(fd, timeout=DEADLINE):
     if not line:
         raise AssertionError('the daemon closed its report pipe without reporting')
     return json.loads(line)
+
+
+def wait_until(condition, what, timeout=DEADLINE):
+    """Poll CONDITION() until true, failing after TIMEOUT: for a state only
+    /proc shows (a process asleep on some fd), which sends no event."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError('not {0} within {1} s'.format(what, timeout))
+        time.sleep(0.005)
 
 
 def assert_no_children():

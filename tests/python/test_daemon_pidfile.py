@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, proc_fds
+from conftest import DEADLINE, proc_fds, wait_until
 
 import daemonctx
 from daemon import pidfile as pidfile_module
@@ -98,13 +98,6 @@ def waiting_on_inotify(pid):
     return 'anon_inode:inotify' in proc_fds(pid).values()
 
 
-def until(condition, what):
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, 'not {0} within {1} s'.format(what, DEADLINE)
-        time.sleep(0.005)
-
-
 def test_interface_is_lockfiles_pidlockfile():
     assert list(inspect.signature(PIDLockFile).parameters) == ['path', 'threaded', 'timeout']
     assert list(inspect.signature(TimeoutPIDLockFile).parameters) == ['path', 'acquire_timeout', 'threaded',
@@ -180,7 +173,7 @@ def test_timeout_none_waits_until_the_holder_releases(procs, tmp_path):
     path = tmp_path / 'wait.pid'
     holder, _ = procs.holder(path)
     waiter = procs.start(WAITER, path, 'None')
-    until(lambda: waiting_on_inotify(waiter.pid), 'waiting')
+    wait_until(lambda: waiting_on_inotify(waiter.pid), 'waiting')
     holder.stdin.write('release\n')
     holder.stdin.flush()
     result = waiter.stdout.readline()
@@ -192,7 +185,7 @@ def test_a_waiter_takes_over_when_the_holder_dies(procs, tmp_path):
     path = tmp_path / 'dies.pid'
     holder, pid = procs.holder(path)
     waiter = procs.start(WAITER, path, 60)
-    until(lambda: waiting_on_inotify(waiter.pid), 'waiting')
+    wait_until(lambda: waiting_on_inotify(waiter.pid), 'waiting')
     holder.kill()  # the pidfile stays, stale: its lock went with the holder
     result = waiter.stdout.readline()
     assert '"outcome": "acquired"' in result, result + waiter.stderr.read()
@@ -209,7 +202,7 @@ def test_waiting_for_a_held_lock_is_not_a_busy_loop(procs, tmp_path):
     assert cpu < 0.1, 'waiting 1.5 s took {0:.3f} s of CPU'.format(cpu)
 
 
-def test_a_stale_pidfile_is_taken_over(tmp_path):
+def test_acquire_takes_over_a_stale_pidfile(tmp_path):
     path = tmp_path / 'stale.pid'
     # What a crashed daemon leaves: its PID in the file, no lock.
     path.write_text('999999\n')
@@ -325,7 +318,7 @@ def test_a_signal_interrupts_the_wait(procs, tmp_path):
     path = tmp_path / 'interrupt.pid'
     procs.holder(path)
     waiter = procs.start(WAITER, path, 'None')
-    until(lambda: waiting_on_inotify(waiter.pid), 'waiting')
+    wait_until(lambda: waiting_on_inotify(waiter.pid), 'waiting')
     waiter.send_signal(signal.SIGINT)
     # KeyboardInterrupt, raised out of the wait: uncaught, the interpreter
     # ends by the signal after printing it.
