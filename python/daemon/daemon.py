@@ -220,9 +220,10 @@ class DaemonContext:
         the invoking process may go."""
         step = 'signals'
         try:
+            # Ignored and default ones are already in place (the C side set
+            # them): set again, the signal module's view matches.
             for signum, handler in handlers.items():
-                if callable(handler):
-                    signal.signal(signum, handler)
+                signal.signal(signum, handler)
             if enter_pidfile and self.pidfile is not None:
                 step = 'pidfile'
                 self.pidfile.__enter__()
