@@ -63,6 +63,12 @@ class DaemonProcessDetachError(DaemonError, OSError):
     errno: int
 
 
+# How long the invoking process waits for the daemon to be up (then it is
+# killed and open() fails): what runs in the daemon after the C side is the
+# signal handlers and a pidfile object's __enter__, which may wait for a lock.
+_START_TIMEOUT_MS = 60000
+
+
 def _environment_error(message: str, errnum: int = errno.EINVAL, step: str = 'options') -> DaemonOSEnvironmentError:
     return DaemonOSEnvironmentError(message, step=step, errno=errnum)
 
@@ -126,6 +132,7 @@ class DaemonContext:
         if self._is_open:
             return
         ctx = _daemonctx.Context()
+        ctx.set_timeout_ms(_START_TIMEOUT_MS)
         self._configure(ctx)
         handlers = self._make_signal_handler_map()
         _set_signals(ctx, handlers)

@@ -433,7 +433,45 @@ ctx = daemon.DaemonContext(pidfile=Foreign(), files_preserve=[report])
     assert 'PermissionError' in exc['message'] and '/run/foreign.pid' in exc['message']
 
 
+def test_a_foreign_pidfile_still_waiting_when_the_start_times_out_raises_lock_timeout(runner):
+    exc = run_failing(runner, '''
+daemon.daemon._START_TIMEOUT_MS = 300  # 60 s otherwise
+class Foreign:
+    def __enter__(self):
+        while True:
+            signal.pause()  # waits for a lock forever
+    def __exit__(self, *exc):
+        pass
+ctx = daemon.DaemonContext(pidfile=Foreign(), files_preserve=[report])
+''')
+    # The daemon was killed (no child left), and the pidfile named.
+    assert exc['type'] == 'LockTimeout' and exc['errno'] == errno.ETIMEDOUT
+    assert 'still entering pidfile' in exc['message'] and 'Foreign' in exc['message']
+
+
 # ------------------------------------------------------------ failed steps
+
+def test_signal_handlers_that_cannot_be_installed_raise_an_environment_error(runner):
+    # Not detached, open() from a thread: the signal module refuses handlers
+    # outside the main thread.
+    proc = runner.popen(runner.script(IMPORTS + '''
+import threading
+def start():
+    ctx = daemon.DaemonContext(detach_process=False, files_preserve=[report])
+    try:
+        ctx.open()
+    except daemon.daemon.DaemonOSEnvironmentError as exc:
+        say(step=exc.step, message=str(exc), is_open=ctx.is_open)
+thread = threading.Thread(target=start)
+thread.start()
+thread.join()
+'''))
+    info = runner.report()
+    assert info['step'] == 'signals' and info['is_open'] is False
+    assert 'cannot install the signal handlers' in info['message'] and 'main thread' in info['message']
+    assert wait_exit(proc.pid) == 0
+    runner.pids.discard(proc.pid)
+
 
 def test_a_failed_step_after_the_fork_raises_in_the_invoking_process(runner, tmp_path):
     jail = tmp_path / 'jail'
