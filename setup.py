@@ -67,7 +67,7 @@ setup(
     version=VERSION,
     description=("PEP 3143 daemons on the libdaemonctx C core: python-daemon's API (daemon), "
                  "pep3143daemon's (pep3143daemon, daemonctx), lock-based pidfiles"),
-    python_requires='>=3.8',
+    python_requires='>=3.10',
     package_dir={'': 'python'},
     packages=['daemonctx', 'pep3143daemon', 'daemon'],
     # PEP 561: the packages are typed; the stubs are their interface.

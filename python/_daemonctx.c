@@ -739,8 +739,12 @@ static PyTypeObject Context_Type = {
  * fsnotify_close() precedes locks_remove_file()), so after one the checks
  * are repeated for a while (1, 2, 4 ... 128 ms). A holder that unlocks
  * without closing (flock -u) sends no event: a check every second notices
- * it; so does it a close by a holder that opened the file read-only.
+ * it; so does it a close by a holder that opened the file read-only. Should
+ * /proc/locks keep saying "free" while attempts find the lock held (a file
+ * system whose stat() shows another device than its locks), it is not read
+ * any more: then events and the check every second wake the caller.
  */
+#define WATCH_MAX_MISSES 3
 
 #define WATCH_EVENTS (IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 #define WATCH_RECHECK_MS 1000
@@ -754,6 +758,8 @@ typedef struct {
     dev_t dev;      /* the inode watched */
     ino_t ino;
     int backoff_ms; /* the cap of the next wait after a close event, 0: none */
+    bool said_free; /* the last wait returned because /proc/locks said "free" */
+    int misses;     /* times in a row an attempt then found it held all the same */
 } LockWatchObject;
 
 static PyTypeObject LockWatch_Type;
@@ -786,6 +792,8 @@ static PyObject *LockWatch_new(PyTypeObject *type, PyObject *args, PyObject *kwa
     self->ifd = ifd;
     self->wd = -1;
     self->backoff_ms = 0;
+    self->said_free = false;
+    self->misses = 0;
     return (PyObject *)self;
 }
 
@@ -913,20 +921,27 @@ static PyObject *LockWatch_wait(PyObject *obj, PyObject *args)
         return NULL;
     }
     int moved = LockWatch_follow(self);
-    if (moved != 0)
+    if (moved != 0) {
+        self->said_free = false;
         return moved < 0 ? NULL : Py_NewRef(Py_True);
+    }
     /* The caller's failed attempt, and whatever came before it: the lock is
      * checked from here on. */
     (void)LockWatch_drain(self);
     self->backoff_ms = 0;
+    if (self->misses < WATCH_MAX_MISSES)
+        self->misses = self->said_free ? self->misses + 1 : 0;
+    self->said_free = false;
     for (;;) {
         /* A signal that came outside poll() (it restarts nothing then) is
          * handled here, at the latest one re-check later. */
         if (PyErr_CheckSignals() < 0)
             return NULL;
-        int held = flock_held(self->dev, self->ino);
-        if (held == 0)
+        int held = self->misses >= WATCH_MAX_MISSES ? -1 : flock_held(self->dev, self->ino);
+        if (held == 0) {
+            self->said_free = true;
             Py_RETURN_TRUE;
+        }
         long long left = deadline < 0 ? LLONG_MAX : deadline - monotonic_ms();
         if (left <= 0)
             Py_RETURN_FALSE;
