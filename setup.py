@@ -1,6 +1,7 @@
-"""Builds the Python package (daemonctx, pep3143daemon) with the C core compiled in.
+"""Builds the Python packages (daemonctx, pep3143daemon, daemon) with the C core compiled in.
 
     /usr/bin/python3 -m pip install --no-build-isolation .
+    /usr/bin/python3 -m pip wheel --no-build-isolation .
 
 The extension is compiled from the C sources directly (python/_daemonctx.c and
 src/lib/*.c), with the definitions the CMake build uses; it needs libc only at
@@ -64,10 +65,13 @@ extension = Extension(
 setup(
     name='daemonctx',
     version=VERSION,
-    description="PEP 3143 DaemonContext and a lock-based PidFile (pep3143daemon's API) on the libdaemonctx C core",
-    python_requires='>=3.8',
+    description=("PEP 3143 daemons on the libdaemonctx C core: python-daemon's API (daemon), "
+                 "pep3143daemon's (pep3143daemon, daemonctx), lock-based pidfiles"),
+    python_requires='>=3.10',
     package_dir={'': 'python'},
-    packages=['daemonctx', 'pep3143daemon'],
+    packages=['daemonctx', 'pep3143daemon', 'daemon'],
+    # PEP 561: the packages are typed; the stubs are their interface.
+    package_data={name: ['py.typed', '*.pyi'] for name in ('daemonctx', 'pep3143daemon', 'daemon')},
     ext_modules=[extension],
     zip_safe=False,
     options={'egg_info': {'egg_base': os.path.relpath(EGG_BASE, HERE)}},

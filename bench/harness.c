@@ -49,7 +49,7 @@ extern char **environ;
 
 #define NOFILE_TARGET 1048576UL
 #define EXTRA_FDS 2000
-#define MAX_ROWS 16
+#define MAX_ROWS 20
 #define MAX_SAMPLES 160
 #define MAX_SCEN 4
 #define NCONC 50
@@ -144,6 +144,7 @@ typedef struct {
     bool self_payload; /* the start command's own program is the payload (no exec to wait for) */
     bool reference;  /* not a contender: a second floor, for exec-style tools */
     bool daemonctx;
+    bool exit_only;  /* a reference that starts no daemon: done when the command exits 0 */
 } impl_t;
 
 static impl_t impls[MAX_ROWS];
@@ -262,6 +263,7 @@ static struct {
     const char *bin;     /* the built peers */
     const char *cli;     /* the daemonctx command */
     const char *py;      /* pydaemon.py */
+    const char *pypath;  /* the build's Python packages (daemon, pep3143daemon) */
     const char *out;     /* RESULTS.md */
     const char *shim, *counter;
     char rundir[PATH_MAX];
@@ -779,9 +781,13 @@ static void run_sample(const impl_t *im, const sopts_t *o, sres_t *r)
                 t_exit = t_obs;
                 if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
                     t_failexit = t_obs;
+                else if (im->exit_only) {
+                    ready = true;
+                    t_ready = t_exit;
+                }
             }
         }
-        if (!ready && (!spin || event || t_obs >= next_check)) {
+        if (!ready && !im->exit_only && (!spin || event || t_obs >= next_check)) {
             pid_t cand = 0;
             checks++;
             /* the pass at a real-time priority, so that no process of the
@@ -1625,6 +1631,45 @@ static void machine_line(double load0)
         l2, date);
 }
 
+/* The median ready time of row KEY in scenario SI, or -1. */
+static double row_median(const char *key, int si)
+{
+    int i = find_impl(key);
+    double m, p;
+    if (i < 0 || !S->avail[i] || !S->cell[si][i].n)
+        return -1;
+    stats(S->cell[si][i].ready, S->cell[si][i].n, &m, &p);
+    return m;
+}
+
+/* daemonctx's Python packages against the interpreter's own start and
+ * python-daemon: the goal is a ready daemon within 2 ms of `python3 -c
+ * "import daemon"` (spawn -> exit) at every limit. */
+static void report_python(void)
+{
+    for (int si = 0; si < MAX_SCEN; si++) {
+        double ours = row_median("py-daemon", si), seed = row_median("py-pep3143", si);
+        double ref = row_median("py-import", si), theirs = row_median("python-daemon", si);
+        double bare = row_median("py-import-exit", si);
+        if (ours < 0 || ref < 0) {
+            out("- daemonctx daemon (python-daemon API), %s: not measured\n", scens[si].label);
+            continue;
+        }
+        out("- daemonctx daemon (python-daemon API), %s: %.3f ms, `python3 -c \"import daemon\"` + %.3f ms (goal "
+            "within 2 ms: %s)", scens[si].label, ours, ours - ref, ours - ref <= 2 ? "met" : "**missed**");
+        if (bare >= 0)
+            out(", the import without the interpreter's shutdown + %.3f ms", ours - bare);
+        if (seed >= 0)
+            out("; pep3143daemon API %.3f ms (import + %.3f ms)", seed, seed - ref);
+        if (theirs >= 0)
+            out("; python-daemon %.3f ms, %.2fx as long", theirs, theirs / ours);
+        out("\n");
+    }
+    double m0 = row_median("py-daemon", 0), m2 = row_median("py-daemon", 2);
+    if (m0 > 0 && m2 > 0)
+        out("- daemonctx daemon (python-daemon API), 1,048,576 vs 1024: %+.1f%%\n", (m2 / m0 - 1) * 100);
+}
+
 static void report(double load0, double total_secs)
 {
     char v1[64], v2[64], v3[64], v4[64], v5[64], v6[64];
@@ -1806,6 +1851,7 @@ static void report(double load0, double total_secs)
             }
         }
     }
+    report_python();
     {
         stopres_t *sr = &S->stop[0];
         if (sr->n) {
@@ -2123,7 +2169,7 @@ static void forward(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: harness --bin DIR --cli PATH --py SCRIPT [--out FILE] [--quick] [--no-extras] "
+    fprintf(stderr, "usage: harness --bin DIR --cli PATH --py SCRIPT [--pypath DIR] [--out FILE] [--quick] [--no-extras] "
                     "[--observe idle-spin|spin|block] [--only KEY,KEY] [--budget S] [--min N] [--max N] [--note TEXT]...\n");
     exit(2);
 }
@@ -2145,6 +2191,8 @@ int main(int argc, char **argv)
             H.cli = argv[++i];
         else if (!strcmp(a, "--py") && v)
             H.py = argv[++i];
+        else if (!strcmp(a, "--pypath") && v)
+            H.pypath = argv[++i];
         else if (!strcmp(a, "--out") && v)
             H.out = argv[++i];
         else if (!strcmp(a, "--budget") && v)
@@ -2260,7 +2308,26 @@ int main(int argc, char **argv)
     add_impl("libdaemon", "libdaemon", NULL, false, false, false, (const char *[]){ld, "@PF", NULL});
     add_impl("libbsd", "libbsd pidfile(3) + daemon(3)", NULL, false, false, false, (const char *[]){bsd, "@PF", NULL});
     add_impl("python-daemon", "python-daemon", "/usr/bin/python3", false, false, false,
-             (const char *[]){"/usr/bin/python3", H.py, "@PF", NULL});
+             (const char *[]){"/usr/bin/python3", H.py, "python-daemon", "@PF", NULL});
+    /* daemonctx's Python packages, from the build (bench/peers/pydaemon.py
+     * puts --pypath first on sys.path), and the interpreter's own cost */
+    const char *pypath = H.pypath ? H.pypath : "/nonexistent";
+    add_impl("py-daemon", "daemonctx daemon (python-daemon API)", "/usr/bin/python3", false, false, false,
+             (const char *[]){"/usr/bin/python3", H.py, "daemon", "@PF", pypath, NULL});
+    add_impl("py-pep3143", "daemonctx pep3143daemon (the seed's API)", "/usr/bin/python3", false, false, false,
+             (const char *[]){"/usr/bin/python3", H.py, "pep3143daemon", "@PF", pypath, NULL});
+    static char import_daemon[PATH_MAX + 64];
+    snprintf(import_daemon, sizeof import_daemon, "import sys; sys.path.insert(0, '%s'); import daemon", pypath);
+    add_impl("py-import", "python3 -c 'import daemon', daemonctx's (reference: spawn -> exit, no daemon)",
+             "/usr/bin/python3", false, true, false, (const char *[]){"/usr/bin/python3", "-c", import_daemon, NULL});
+    impls[nimpl - 1].exit_only = true;
+    /* the same without the interpreter's shutdown, which a daemon's start
+     * does not pay (the invoking process leaves with _exit) */
+    static char import_exit[PATH_MAX + 96];
+    snprintf(import_exit, sizeof import_exit, "%s; import os; os._exit(0)", import_daemon);
+    add_impl("py-import-exit", "python3 -c 'import daemon; os._exit(0)', daemonctx's (reference: no shutdown)",
+             "/usr/bin/python3", false, true, false, (const char *[]){"/usr/bin/python3", "-c", import_exit, NULL});
+    impls[nimpl - 1].exit_only = true;
     add_impl("ssd", "start-stop-daemon --background --make-pidfile", "/bin/sleep", false, false, false,
              (const char *[]){"/usr/sbin/start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile",
                               "@PF", "--exec", "/bin/sleep", "--", "1000", NULL});
@@ -2287,6 +2354,14 @@ int main(int argc, char **argv)
         S->avail[i] = false;
         snprintf(S->why[i], sizeof S->why[i], "python3-daemon not installed");
     }
+    char ours[PATH_MAX];
+    snprintf(ours, sizeof ours, "%s/daemon/daemon.py", pypath);
+    if (access(ours, R_OK) < 0)
+        for (int i = 0; i < nimpl; i++)
+            if (!strncmp(impls[i].key, "py-", 3)) {
+                S->avail[i] = false;
+                snprintf(S->why[i], sizeof S->why[i], "daemonctx's Python packages not built (--pypath %s)", pypath);
+            }
 
     H.inot = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (H.inot < 0 || inotify_add_watch(H.inot, H.rundir, IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |

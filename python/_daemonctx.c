@@ -17,16 +17,23 @@
  *     then blocks them; release_signals() re-raises what was recorded and
  *     unblocks them once the Python handlers are installed and the original
  *     process has been let go.
+ *   - waiting for a pidfile's lock to be released (LockWatch), for the
+ *     lockfile-style acquire(timeout) of the daemon package.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemonctx.h"
@@ -716,6 +723,285 @@ static PyTypeObject Context_Type = {
     .tp_getset = Context_getset,
 };
 
+/* -------------------------------------------------------------- LockWatch */
+
+/*
+ * Waiting until a pidfile's lock is released, without a busy loop. Nothing
+ * waits for an flock to be free short of taking it (and a probing lock would
+ * make a concurrent starter fail), so:
+ *   - /proc/locks says whether the inode is flock()ed, without touching it;
+ *   - an inotify watch on the inode wakes the waiter when a holder closes it
+ *     (the lock goes with the last close of its open file description),
+ *     unlinks it (the library's release) or replaces it.
+ * The events of the waiter's own failed attempt (it opens and closes the
+ * file) are discarded before each wait: the lock is checked after that. A
+ * close event comes just before the kernel drops the lock (in __fput(),
+ * fsnotify_close() precedes locks_remove_file()), so after one the checks
+ * are repeated for a while (1, 2, 4 ... 128 ms). A holder that unlocks
+ * without closing (flock -u) sends no event: a check every second notices
+ * it; so does it a close by a holder that opened the file read-only. Should
+ * /proc/locks keep saying "free" while attempts find the lock held (a file
+ * system whose stat() shows another device than its locks), it is not read
+ * any more: then events and the check every second wake the caller.
+ */
+#define WATCH_MAX_MISSES 3
+
+#define WATCH_EVENTS (IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+#define WATCH_RECHECK_MS 1000
+#define WATCH_BACKOFF_MAX_MS 128
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *path; /* bytes */
+    int ifd;        /* the inotify instance */
+    int wd;         /* the watch, -1 when none */
+    dev_t dev;      /* the inode watched */
+    ino_t ino;
+    int backoff_ms; /* the cap of the next wait after a close event, 0: none */
+    bool said_free; /* the last wait returned because /proc/locks said "free" */
+    int misses;     /* times in a row an attempt then found it held all the same */
+} LockWatchObject;
+
+static PyTypeObject LockWatch_Type;
+
+static PyObject *LockWatch_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *path = NULL;
+    if ((kwargs && PyDict_Size(kwargs) > 0) || !PyArg_ParseTuple(args, "O&:LockWatch", PyUnicode_FSConverter, &path)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "LockWatch() takes one path");
+        return NULL;
+    }
+    if ((size_t)PyBytes_GET_SIZE(path) != strlen(PyBytes_AS_STRING(path))) {
+        Py_DECREF(path);
+        PyErr_SetString(PyExc_ValueError, "pidfile path contains a NUL byte");
+        return NULL;
+    }
+    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ifd < 0) {
+        Py_DECREF(path);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    LockWatchObject *self = (LockWatchObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        close(ifd);
+        Py_DECREF(path);
+        return NULL;
+    }
+    self->path = path;
+    self->ifd = ifd;
+    self->wd = -1;
+    self->backoff_ms = 0;
+    self->said_free = false;
+    self->misses = 0;
+    return (PyObject *)self;
+}
+
+static void LockWatch_close_fd(LockWatchObject *self)
+{
+    if (self->ifd >= 0)
+        close(self->ifd);
+    self->ifd = -1;
+    self->wd = -1;
+}
+
+static void LockWatch_dealloc(PyObject *obj)
+{
+    LockWatchObject *self = (LockWatchObject *)obj;
+    LockWatch_close_fd(self);
+    Py_CLEAR(self->path);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the watch is on the inode PATH names now; when not, move it there.
+ * Returns 1 when it moved (or the file is gone): worth an attempt at once;
+ * -1 with an exception set. */
+static int LockWatch_follow(LockWatchObject *self)
+{
+    const char *path = PyBytes_AS_STRING(self->path);
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        if (errno != ENOENT) {
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->path);
+            return -1;
+        }
+        if (self->wd >= 0)
+            (void)inotify_rm_watch(self->ifd, self->wd);
+        self->wd = -1;
+        return 1;
+    }
+    if (self->wd >= 0 && st.st_dev == self->dev && st.st_ino == self->ino)
+        return 0;
+    if (self->wd >= 0)
+        (void)inotify_rm_watch(self->ifd, self->wd);
+    /* Replaced between the lstat and here, the watch is on the newer inode
+     * and the next wait moves it again: its replacement is an event. */
+    self->wd = inotify_add_watch(self->ifd, path, WATCH_EVENTS | IN_DONT_FOLLOW);
+    if (self->wd < 0 && errno != ENOENT) {
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->path);
+        return -1;
+    }
+    self->dev = st.st_dev;
+    self->ino = st.st_ino;
+    self->backoff_ms = 0;
+    return 1;
+}
+
+/* Reads what the watch queued; whether a close was among it. */
+static bool LockWatch_drain(LockWatchObject *self)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool closed = false;
+    ssize_t n;
+    while ((n = read(self->ifd, buf, sizeof buf)) > 0)
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            closed |= (ev->mask & IN_CLOSE) != 0;
+            p += sizeof *ev + ev->len;
+        }
+    return closed;
+}
+
+/* Whether an flock is held on DEV:INO, from /proc/locks ("1: FLOCK ADVISORY
+ * WRITE 1234 08:01:5678 0 EOF"; a waiter's line has "->"): 1 held, 0 not,
+ * -1 when /proc/locks cannot tell. */
+static int flock_held(dev_t dev, ino_t ino)
+{
+    FILE *f = fopen("/proc/locks", "re");
+    if (!f)
+        return -1;
+    char line[256];
+    int held = 0;
+    while (!held && fgets(line, sizeof line, f)) {
+        char kind[16];
+        unsigned maj, min;
+        unsigned long long lino;
+        if (strstr(line, "->") ||
+            sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%llu", kind, &maj, &min, &lino) != 4)
+            continue;
+        held = strcmp(kind, "FLOCK") == 0 && maj == major(dev) && min == minor(dev) &&
+               lino == (unsigned long long)ino;
+    }
+    fclose(f);
+    return held;
+}
+
+/* wait(timeout=None) -> bool: True when the caller should try to acquire
+ * again (the lock was released, the path names another inode or none, or,
+ * when /proc/locks cannot tell, something happened to the file); False once
+ * TIMEOUT seconds passed without that. None waits without limit.
+ * Interrupted by a signal whose Python handler raises. */
+static PyObject *LockWatch_wait(PyObject *obj, PyObject *args)
+{
+    LockWatchObject *self = (LockWatchObject *)obj;
+    PyObject *timeout_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:wait", &timeout_obj))
+        return NULL;
+    long long deadline = -1;
+    if (timeout_obj != Py_None) {
+        double timeout = PyFloat_AsDouble(timeout_obj);
+        if (timeout == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!(timeout >= 0) || timeout > 1e9) {
+            PyErr_SetString(PyExc_ValueError, "wait(): timeout must be None or between 0 and 1e9 seconds");
+            return NULL;
+        }
+        /* rounded up: a wait never ends before its timeout */
+        deadline = monotonic_ms() + (long long)(timeout * 1000 + 0.999);
+    }
+    if (self->ifd < 0) {
+        PyErr_SetString(PyExc_ValueError, "wait() on a closed LockWatch");
+        return NULL;
+    }
+    int moved = LockWatch_follow(self);
+    if (moved != 0) {
+        self->said_free = false;
+        return moved < 0 ? NULL : Py_NewRef(Py_True);
+    }
+    /* The caller's failed attempt, and whatever came before it: the lock is
+     * checked from here on. */
+    (void)LockWatch_drain(self);
+    self->backoff_ms = 0;
+    if (self->misses < WATCH_MAX_MISSES)
+        self->misses = self->said_free ? self->misses + 1 : 0;
+    self->said_free = false;
+    for (;;) {
+        /* A signal that came outside poll() (it restarts nothing then) is
+         * handled here, at the latest one re-check later. */
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+        int held = self->misses >= WATCH_MAX_MISSES ? -1 : flock_held(self->dev, self->ino);
+        if (held == 0) {
+            self->said_free = true;
+            Py_RETURN_TRUE;
+        }
+        long long left = deadline < 0 ? LLONG_MAX : deadline - monotonic_ms();
+        if (left <= 0)
+            Py_RETURN_FALSE;
+        int cap = self->backoff_ms ? self->backoff_ms : WATCH_RECHECK_MS;
+        int ms = left < cap ? (int)left : cap;
+        struct pollfd p = {.fd = self->ifd, .events = POLLIN};
+        int n, e;
+        Py_BEGIN_ALLOW_THREADS
+        n = poll(&p, 1, ms);
+        e = errno;
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            if (e != EINTR) {
+                errno = e;
+                return PyErr_SetFromErrno(PyExc_OSError);
+            }
+            continue;
+        }
+        if (n > 0) {
+            bool closed = LockWatch_drain(self);
+            moved = LockWatch_follow(self);
+            if (moved != 0 || held < 0)
+                return moved < 0 ? NULL : Py_NewRef(Py_True);
+            if (closed)
+                self->backoff_ms = 1;
+            continue;
+        }
+        if (ms == left)
+            Py_RETURN_FALSE;
+        if (held < 0)
+            Py_RETURN_TRUE;
+        if (self->backoff_ms)
+            self->backoff_ms = self->backoff_ms >= WATCH_BACKOFF_MAX_MS ? 0 : self->backoff_ms * 2;
+    }
+}
+
+static PyObject *LockWatch_close(PyObject *obj, PyObject *noargs)
+{
+    (void)noargs;
+    LockWatch_close_fd((LockWatchObject *)obj);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef LockWatch_methods[] = {
+    {"wait", LockWatch_wait, METH_VARARGS,
+     "wait(timeout=None) -> bool: False when TIMEOUT seconds passed with nothing that may have released the lock."},
+    {"close", LockWatch_close, METH_NOARGS, "Close the inotify instance."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LockWatch_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "daemonctx._daemonctx.LockWatch",
+    .tp_basicsize = sizeof(LockWatchObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "LockWatch(path): wakes a waiter when the lock of the pidfile at PATH may have been released.",
+    .tp_new = LockWatch_new,
+    .tp_dealloc = LockWatch_dealloc,
+    .tp_methods = LockWatch_methods,
+};
+
 /* ----------------------------------------------------------------- module */
 
 /* inspect(path) -> (state, pid): what a pidfile says, from its lock. */
@@ -779,13 +1065,14 @@ PyMODINIT_FUNC PyInit__daemonctx(void);
 
 PyMODINIT_FUNC PyInit__daemonctx(void)
 {
-    if (PyType_Ready(&PidFile_Type) < 0 || PyType_Ready(&Context_Type) < 0)
+    if (PyType_Ready(&PidFile_Type) < 0 || PyType_Ready(&Context_Type) < 0 || PyType_Ready(&LockWatch_Type) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
         return NULL;
     if (PyModule_AddObjectRef(m, "PidFile", (PyObject *)&PidFile_Type) < 0 ||
         PyModule_AddObjectRef(m, "Context", (PyObject *)&Context_Type) < 0 ||
+        PyModule_AddObjectRef(m, "LockWatch", (PyObject *)&LockWatch_Type) < 0 ||
         PyModule_AddIntConstant(m, "ACTION_IGNORE", ACTION_IGNORE) < 0 ||
         PyModule_AddIntConstant(m, "ACTION_DEFAULT", ACTION_DEFAULT) < 0 ||
         PyModule_AddIntConstant(m, "ACTION_PYTHON", ACTION_PYTHON) < 0 ||

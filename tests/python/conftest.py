@@ -153,6 +153,16 @@ def read_json(fd, timeout=DEADLINE):
     return json.loads(line)
 
 
+def wait_until(condition, what, timeout=DEADLINE):
+    """Poll CONDITION() until true, failing after TIMEOUT: for a state only
+    /proc shows (a process asleep on some fd), which sends no event."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError('not {0} within {1} s'.format(what, timeout))
+        time.sleep(0.005)
+
+
 def assert_no_children():
     """Fail when this process has any child left, running or ended."""
     try:
@@ -165,15 +175,21 @@ def assert_no_children():
 
 # The common start of the daemon scripts: argv[1] is the write end of the
 # report pipe; say() sends one JSON line on it; idle() waits for signals.
+# idle() wakes every 50 ms rather than block in signal.pause(): a signal
+# that comes after Python's last look at its pending signals and before
+# pause() blocks waits in Python for the next signal, which never comes (seen
+# under load: a test's SIGTERM sent as soon as say() was read). The wake-up
+# is the daemon script's, not the tests' synchronization: they wait for its
+# exit on a pidfd. (The wakeup-fd idiom would add two fds the tests count.)
 PRELUDE = '''\
-import errno, json, os, signal, sys
+import errno, json, os, signal, sys, time
 from daemonctx import DaemonContext, DaemonError, PidFile
 report = int(sys.argv[1])
 def say(**kw):
     os.write(report, (json.dumps(kw) + "\\n").encode())
 def idle():
     while True:
-        signal.pause()
+        time.sleep(0.05)
 '''
 
 
