@@ -140,14 +140,11 @@ TU_TEST(cli_ready_failure_kills_what_program_forked)
     expect_nothing_left(pf);
 }
 
-/* A child of PROGRAM that inherited the pidfile lock is killed with it; the
- * lock is free once that child has ended, and the failed start must not
- * leave the pidfile. It does today when the child is still dying when start
- * looks at the lock (src/cli/ready.c, invoker_wait_ready: the group is
- * killed, PROGRAM reaped, then the lock tried at once): a child that takes a
- * while to die (64 MB to free) makes that window wide. DISABLED in CMake
- * until the fix (reap the killed process group before removing the
- * pidfile) is in. */
+/* A child of PROGRAM that inherited the pidfile lock is killed with it, and
+ * may still be dying (64 MB to free) when start gives up: the failed start
+ * must not leave the pidfile all the same. (It did when start removed the
+ * pidfile only once it could take the lock again; now the invoking process
+ * keeps its own lock from before the fork and removes the file it made.) */
 TU_TEST(cli_ready_failure_removes_the_pidfile_a_dying_child_of_program_held)
 {
     const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
