@@ -122,7 +122,7 @@ start_options)
     expect "daemonctx start --pid" --pidfile=
     expect_has "daemonctx start --" --pidfile= --chdir= --chroot= --umask= --user= --group= --allow-core \
         --detach= --keep-fd= --stdin= --stdout= --stderr= --syslog --supervise --restart --ready= --timeout= \
-        --dry-run --verbose --help
+        --dry-run --verbose --help --limit= --nice= --oom-score-adjust=
     expect_not "daemonctx start --" --json --signal=
     ;;
 stop_status_options)
@@ -159,6 +159,8 @@ files)
 values)
     expect "daemonctx start --detach=" auto no yes
     expect "daemonctx start --ready=" exec fd: notify
+    expect "daemonctx start --limit=no" nofile=
+    expect "daemonctx start --limit=n" nice= nofile= nproc=
     expect "daemonctx start --syslog=dae" daemon.
     expect "daemonctx start --syslog=daemon.no" daemon.notice
     expect "daemonctx start --umask=0" 022 027 077 002 007

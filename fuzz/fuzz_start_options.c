@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sigismember(&o.ignore, SIGKILL) == 1 || sigismember(&o.ignore, SIGSTOP) == 1)
             abort();
     }
-    free(o.keep_fds);
+    free_start_options(&o);
     free(a.buf);
     return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -70,6 +71,7 @@ enum daemonctx_step {
     DAEMONCTX_STEP_INTERRUPTED,   /* "interrupted": by a signal while waiting */
     DAEMONCTX_STEP_APPLICATION,   /* "application": the caller's own, from
                                      daemonctx_report_error() or a hook */
+    DAEMONCTX_STEP_LIMITS,        /* "limits": resource limits, nice, oom_score_adj */
     DAEMONCTX_STEP_COUNT          /* not a step: one more than the last */
 };
 
@@ -247,8 +249,31 @@ DAEMONCTX_API int daemonctx_set_timeout_ms(daemonctx *ctx, unsigned int ms);
  * ends. */
 DAEMONCTX_API int daemonctx_set_parent_returns(daemonctx *ctx, bool returns);
 
+/*
+ * Resources (not in PEP 3143). Applied in the daemon before the privilege
+ * drop, in this order: resource limits, nice, oom_score_adj. What the
+ * process may not do is refused before anything forks (daemonctx_check(),
+ * open()), naming the resource: a hard limit raised above the current one
+ * without CAP_SYS_RESOURCE (RLIMIT_NOFILE never above fs.nr_open), a nice
+ * value below the current one without CAP_SYS_NICE (unless RLIMIT_NICE
+ * allows it), an oom_score_adj below the current one without
+ * CAP_SYS_RESOURCE.
+ */
+/* RESOURCE (RLIMIT_NOFILE...) to SOFT and HARD (RLIM_INFINITY: unlimited);
+ * SOFT <= HARD. An RLIMIT_CORE set here replaces prevent_core. */
+DAEMONCTX_API int daemonctx_set_rlimit(daemonctx *ctx, int resource, rlim_t soft, rlim_t hard);
+/* The nice value, -20 to 19. */
+DAEMONCTX_API int daemonctx_set_nice(daemonctx *ctx, int nice);
+/* /proc/PID/oom_score_adj, -1000 to 1000. */
+DAEMONCTX_API int daemonctx_set_oom_score_adj(daemonctx *ctx, int adj);
+
 /* The last setter failure (errnum 0 when none). */
 DAEMONCTX_API const daemonctx_error *daemonctx_last_error(const daemonctx *ctx);
+
+/* What open() checks before forking, without changing anything: the
+ * resources against the caller's privileges (see above). 0, or -errno with
+ * ERR naming the culprit. For a dry run. */
+DAEMONCTX_API int daemonctx_check(const daemonctx *ctx, daemonctx_error *err);
 
 /* The working directory with the PEP 3143 chroot rule applied: with a chroot
  * directory set, a working directory not under it (compared component by

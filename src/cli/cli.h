@@ -47,6 +47,12 @@ enum {
 
 enum ready_kind { READY_EXEC, READY_FD, READY_NOTIFY };
 
+/* --limit RESOURCE=SOFT[:HARD]: a value not given keeps the current one. */
+struct start_limit {
+    bool set, soft_set, hard_set;
+    rlim_t soft, hard;
+};
+
 struct start_opts {
     const char *pidfile;
     const char *chdir;
@@ -71,6 +77,11 @@ struct start_opts {
     bool dry_run;
     bool verbose;
     sigset_t ignore; /* --ignore-signal */
+    struct start_limit limits[RLIMIT_NLIMITS]; /* --limit */
+    bool set_nice;   /* --nice */
+    int nice;
+    bool set_oom_score_adj; /* --oom-score-adjust */
+    int oom_score_adj;
     char **argv;     /* PROGRAM ARG... */
 };
 
@@ -114,9 +125,19 @@ int parse_seconds(const char *s, unsigned *ms);
 int parse_octal_mode(const char *s, mode_t *out);
 int parse_signal(const char *s, int *signo);
 int parse_syslog(const char *s, int *priority);
+int parse_limit(const char *s, int *resource, struct start_limit *lim);
 
 /* options.c */
 int parse_start_options(int argc, char **argv, struct start_opts *o);
+/* What parse_start_options() allocated (O itself is the caller's). */
+void free_start_options(struct start_opts *o);
+
+/* service.c: the options that make PROGRAM a service (limits, nice,
+ * oom_score_adj...), set on the library's context for any launch path
+ * (start, run). 0, or the exit code after printing why. */
+int configure_service(const struct start_opts *o, struct launch *l);
+/* --dry-run: the service's lines of the plan. */
+void print_service_plan(const struct start_opts *o, const struct launch *l);
 
 /* resolve.c: checks done before forking, so failures are reported at once. */
 int resolve_identity(const struct start_opts *o, struct launch *l);

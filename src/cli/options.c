@@ -21,6 +21,9 @@ enum {
     OPT_TIMEOUT,
     OPT_DRY_RUN,
     OPT_IGNORE_SIGNAL,
+    OPT_LIMIT,
+    OPT_NICE,
+    OPT_OOM_SCORE_ADJUST,
     OPT_HELP
 };
 
@@ -46,6 +49,9 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"ignore-signal", required_argument, NULL, OPT_IGNORE_SIGNAL},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"nice", required_argument, NULL, OPT_NICE},
+    {"oom-score-adjust", required_argument, NULL, OPT_OOM_SCORE_ADJUST},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -127,6 +133,12 @@ static int check_combinations(const struct start_opts *o)
         return -1;
     }
     return 0;
+}
+
+void free_start_options(struct start_opts *o)
+{
+    free(o->keep_fds);
+    o->keep_fds = NULL;
 }
 
 /* Returns 0, -1 after a usage error was printed, -2 after another error,
@@ -242,6 +254,29 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             if (parse_signal(optarg, &signo) < 0 || signo == SIGKILL || signo == SIGSTOP)
                 return bad_value(c, index, optarg, "a signal that can be ignored, e.g. HUP");
             (void)sigaddset(&o->ignore, signo);
+            break;
+        case OPT_LIMIT: {
+            int resource;
+            struct start_limit lim;
+            if (parse_limit(optarg, &resource, &lim) < 0)
+                return bad_value(c, index, optarg,
+                                 "RESOURCE=SOFT[:HARD] with a resource of prlimit(1) (as, core, cpu, data, fsize, "
+                                 "locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, "
+                                 "stack), numbers or unlimited, SOFT <= HARD");
+            o->limits[resource] = lim;
+            break;
+        }
+        case OPT_NICE:
+            if (parse_int(optarg, -20, 19, &n) < 0)
+                return bad_value(c, index, optarg, "a nice value from -20 to 19");
+            o->set_nice = true;
+            o->nice = (int)n;
+            break;
+        case OPT_OOM_SCORE_ADJUST:
+            if (parse_int(optarg, -1000, 1000, &n) < 0)
+                return bad_value(c, index, optarg, "an oom_score_adj from -1000 to 1000");
+            o->set_oom_score_adj = true;
+            o->oom_score_adj = (int)n;
             break;
         case 'v':
             o->verbose = true;

@@ -215,11 +215,27 @@ static int dry_run_pidfile(const char *path)
     return 0;
 }
 
+/* What the library would refuse before forking (limits, nice, oom score). */
+static int dry_run_library(const struct start_opts *o, struct launch *l)
+{
+    int r = configure(o, l);
+    if (r)
+        return r;
+    daemonctx_error err;
+    if (daemonctx_check(l->ctx, &err) < 0) {
+        print_error("%s", err.message);
+        return exit_code_for(&err);
+    }
+    return 0;
+}
+
 static int dry_run(const struct start_opts *o, struct launch *l)
 {
     int r = check_stdio_files(o);
     if (!r && o->pidfile)
         r = dry_run_pidfile(o->pidfile);
+    if (!r)
+        r = dry_run_library(o, l);
     if (!r)
         print_plan(o, l);
     return r;
@@ -361,6 +377,8 @@ static int start(const struct start_opts *o, struct launch *l)
         print_error("pidfile '%s': %s", o->pidfile, strerror(errno));
         return EXIT_PIDFILE;
     }
+    if ((r = configure_service(o, l)))
+        return r;
     if (o->dry_run)
         return dry_run(o, l);
     if ((r = open_resources(o, l)))
@@ -389,6 +407,6 @@ int cmd_start(int argc, char **argv)
     free(l.root);
     free(l.cwd);
     free(l.program);
-    free(o.keep_fds);
+    free_start_options(&o);
     return l.die_signal ? die_of(l.die_signal) : r;
 }

@@ -100,6 +100,7 @@ static const char *const step_names[DAEMONCTX_STEP_COUNT] = {
     [DAEMONCTX_STEP_TIMEOUT] = "timeout",
     [DAEMONCTX_STEP_INTERRUPTED] = "interrupted",
     [DAEMONCTX_STEP_APPLICATION] = "application",
+    [DAEMONCTX_STEP_LIMITS] = "limits",
 };
 
 const char *daemonctx_step_name(enum daemonctx_step step)

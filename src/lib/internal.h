@@ -30,6 +30,11 @@ struct dcx_signal_entry {
     void (*handler)(int);
 };
 
+struct dcx_rlimit_entry {
+    bool set;
+    rlim_t soft, hard;
+};
+
 struct daemonctx {
     /* the seed's options */
     char *chroot_directory; /* NULL: none */
@@ -46,6 +51,11 @@ struct daemonctx {
     struct dcx_signal_entry signal_map[NSIG];
 
     /* ours */
+    struct dcx_rlimit_entry rlimits[RLIMIT_NLIMITS];
+    bool set_nice;
+    int nice;
+    bool set_oom_score_adj;
+    int oom_score_adj;
     enum daemonctx_ready_mode ready_mode;
     int ready_fd; /* N of DAEMONCTX_READY_FD */
     unsigned int timeout_ms;
@@ -77,6 +87,7 @@ struct dcx_plan {
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
     int interrupted_by; /* the signal that ended the original process's wait, or 0 */
+    int proc_fd;    /* /proc, for the daemon's own oom_score_adj; -1 */
     const struct dcx_exec *exec; /* daemonctx_open_execve(): the daemon execs */
 };
 
@@ -121,7 +132,15 @@ int dcx_chdir(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error
 int dcx_prevent_core(const daemonctx *ctx, daemonctx_error *err);
 void dcx_set_umask(const daemonctx *ctx);
 
+/* limits.c: resource limits, nice, oom_score_adj. */
+int dcx_check_limits(const daemonctx *ctx, daemonctx_error *err);
+int dcx_plan_limits(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* In the daemon, before the privilege drop (async-signal-safe). */
+int dcx_apply_limits(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
+
 /* privileges.c */
+/* Whether CAP (CAP_SYS_ADMIN...) is in our effective set. */
+bool dcx_capable(int cap);
 int dcx_plan_privileges(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 int dcx_drop_privileges(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
 

@@ -58,7 +58,8 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
 static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
-    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0 || (r = dcx_plan_root(ctx, plan, err)) < 0)
+    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0 || (r = dcx_plan_root(ctx, plan, err)) < 0 ||
+        (r = dcx_plan_limits(ctx, plan, err)) < 0)
         return r;
     /* Before any other fd is made: it reserves fd N. */
     if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_stdio(ctx, plan, err)) < 0)
@@ -78,7 +79,8 @@ static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
-    if ((r = dcx_chroot(ctx, err)) < 0 || (r = dcx_prevent_core(ctx, err)) < 0)
+    if ((r = dcx_chroot(ctx, err)) < 0 || (r = dcx_prevent_core(ctx, err)) < 0 ||
+        (r = dcx_apply_limits(ctx, plan, err)) < 0)
         return r;
     dcx_set_umask(ctx);
     if ((r = dcx_chdir(ctx, plan, err)) < 0 || (r = dcx_drop_privileges(ctx, plan, err)) < 0)
@@ -108,6 +110,8 @@ static void plan_free(struct dcx_plan *plan)
         dcx_close(plan->devnull);
     if (plan->ready_placeholder >= 0)
         dcx_close(plan->ready_placeholder);
+    if (plan->proc_fd >= 0)
+        dcx_close(plan->proc_fd);
     dcx_ready_close(&plan->ready);
 }
 
@@ -229,7 +233,7 @@ static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_
 {
     struct dcx_plan plan;
     memset(&plan, 0, sizeof plan);
-    plan.devnull = plan.report[0] = plan.report[1] = plan.ready_placeholder = -1;
+    plan.devnull = plan.report[0] = plan.report[1] = plan.ready_placeholder = plan.proc_fd = -1;
     plan.ready = DCX_READY_CLOSED;
     plan.fork = dcx_detach_decide(ctx, NULL) == 1;
     plan.exec = exec;
@@ -286,4 +290,15 @@ int daemonctx_open_execve(daemonctx *ctx, const char *path, char *const argv[], 
         return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EBUSY, "the context is already open");
     const struct dcx_exec exec = {.path = path, .argv = argv, .envp = envp, .hook = before_exec, .arg = arg};
     return open_sequence(ctx, &exec, err);
+}
+
+int daemonctx_check(const daemonctx *ctx, daemonctx_error *err)
+{
+    daemonctx_error local;
+    if (!err)
+        err = &local;
+    dcx_clear(err);
+    if (!ctx)
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_check() needs a context");
+    return dcx_check_limits(ctx, err);
 }

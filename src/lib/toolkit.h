@@ -41,6 +41,15 @@ const char *dcx_signal_name(int signo);
 /* "TERM", "SIGTERM", "term" or "15" -> the number; -EINVAL. */
 int dcx_signal_number(const char *name);
 
+/* ---------------------------------------------------------------- limits.c */
+
+/* prlimit(1)'s name of RESOURCE ("nofile"), or NULL. */
+const char *dcx_rlimit_name(int resource);
+/* "nofile" -> RLIMIT_NOFILE; -EINVAL. */
+int dcx_rlimit_number(const char *name);
+/* "1024", "unlimited". */
+const char *dcx_format_rlim(rlim_t v, char *buf, size_t size);
+
 /* ------------------------------------------------------------------ proc.c */
 
 /* PID's state letter and parent from /proc/PID/stat; -ESRCH when it is gone. */
