@@ -267,6 +267,26 @@ DAEMONCTX_API int daemonctx_set_nice(daemonctx *ctx, int nice);
 /* /proc/PID/oom_score_adj, -1000 to 1000. */
 DAEMONCTX_API int daemonctx_set_oom_score_adj(daemonctx *ctx, int adj);
 
+/*
+ * The daemon's environment (not in PEP 3143): its environ after
+ * daemonctx_open(), the program's with daemonctx_open_execve() (then built
+ * on its ENVP instead of environ). Built before forking, in this order, each
+ * layer overriding the ones before: the caller's environment (or none,
+ * daemonctx_clear_environment), the identity variables, PATH (from an empty
+ * environment: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin),
+ * the daemonctx_setenv() assignments, NOTIFY_SOCKET (DAEMONCTX_READY_SD_NOTIFY).
+ */
+/* NAME=VALUE, or with VALUE NULL, no NAME at all. NAME is letters, digits
+ * and underscores, not starting with a digit; the same NAME again replaces
+ * the earlier assignment. */
+DAEMONCTX_API int daemonctx_setenv(daemonctx *ctx, const char *name, const char *value);
+/* Start from an empty environment instead of the caller's. */
+DAEMONCTX_API int daemonctx_clear_environment(daemonctx *ctx, bool clear);
+/* HOME, USER, LOGNAME and SHELL from the passwd entry of the daemon's uid
+ * (looked up before any chroot), as login(1), su(1) and systemd's User= set
+ * them; a uid without an entry gets none of the four (not the caller's). */
+DAEMONCTX_API int daemonctx_set_identity_environment(daemonctx *ctx, bool set);
+
 /* The last setter failure (errnum 0 when none). */
 DAEMONCTX_API const daemonctx_error *daemonctx_last_error(const daemonctx *ctx);
 

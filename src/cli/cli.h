@@ -47,6 +47,12 @@ enum {
 
 enum ready_kind { READY_EXEC, READY_FD, READY_NOTIFY };
 
+/* --env NAME=VALUE or --env-file FILE, in the order given. */
+struct env_option {
+    bool file;
+    const char *text;
+};
+
 /* --limit RESOURCE=SOFT[:HARD]: a value not given keeps the current one. */
 struct start_limit {
     bool set, soft_set, hard_set;
@@ -82,6 +88,9 @@ struct start_opts {
     int nice;
     bool set_oom_score_adj; /* --oom-score-adjust */
     int oom_score_adj;
+    bool clear_env;  /* --clear-env */
+    struct env_option *env; /* --env, --env-file */
+    size_t n_env;
     char **argv;     /* PROGRAM ARG... */
 };
 
@@ -136,6 +145,16 @@ void free_start_options(struct start_opts *o);
  * oom_score_adj...), set on the library's context for any launch path
  * (start, run). 0, or the exit code after printing why. */
 int configure_service(const struct start_opts *o, struct launch *l);
+/* envfile.c: systemd's EnvironmentFile= syntax. FN gets each assignment
+ * (with the line it starts on); a negative return stops the parse with it.
+ * 0, or -1 with E saying where and what (E->what NULL: FN's failure). */
+struct env_file_error {
+    unsigned line;
+    const char *what;
+};
+typedef int (*env_file_assign)(void *arg, const char *name, const char *value, unsigned line);
+int env_file_parse(const char *data, size_t len, env_file_assign fn, void *arg, struct env_file_error *e);
+
 /* --dry-run: the service's lines of the plan. */
 void print_service_plan(const struct start_opts *o, const struct launch *l);
 

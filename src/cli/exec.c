@@ -32,6 +32,9 @@ int exit_code_for(const daemonctx_error *err)
         return EXIT_RUNNING;
     if (err->step == DAEMONCTX_STEP_EXEC && (err->errnum == ENOENT || err->errnum == ENOTDIR))
         return EXIT_NOTFOUND;
+    /* Out of memory is a system failure, whatever step it hit. */
+    if (err->errnum == ENOMEM)
+        return EXIT_SYSTEM;
     unsigned step = (unsigned)err->step;
     return step < DAEMONCTX_STEP_COUNT && exit_codes[step] ? exit_codes[step] : EXIT_SYSTEM;
 }

@@ -24,6 +24,9 @@ enum {
     OPT_LIMIT,
     OPT_NICE,
     OPT_OOM_SCORE_ADJUST,
+    OPT_ENV,
+    OPT_ENV_FILE,
+    OPT_CLEAR_ENV,
     OPT_HELP
 };
 
@@ -52,6 +55,9 @@ static const struct option long_options[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"nice", required_argument, NULL, OPT_NICE},
     {"oom-score-adjust", required_argument, NULL, OPT_OOM_SCORE_ADJUST},
+    {"env", required_argument, NULL, OPT_ENV},
+    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+    {"clear-env", no_argument, NULL, OPT_CLEAR_ENV},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -138,7 +144,9 @@ static int check_combinations(const struct start_opts *o)
 void free_start_options(struct start_opts *o)
 {
     free(o->keep_fds);
+    free(o->env);
     o->keep_fds = NULL;
+    o->env = NULL;
 }
 
 /* Returns 0, -1 after a usage error was printed, -2 after another error,
@@ -158,7 +166,8 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
     (void)sigemptyset(&o->ignore);
     /* --keep-fd can repeat at most once per argument. */
     o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
-    if (!o->keep_fds) {
+    o->env = malloc((size_t)argc * sizeof *o->env);
+    if (!o->keep_fds || !o->env) {
         print_error("out of memory");
         return -2;
     }
@@ -277,6 +286,22 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
                 return bad_value(c, index, optarg, "an oom_score_adj from -1000 to 1000");
             o->set_oom_score_adj = true;
             o->oom_score_adj = (int)n;
+            break;
+        case OPT_ENV: {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || !dcx_env_name_valid(optarg, (size_t)(eq - optarg)))
+                return bad_value(c, index, optarg,
+                                 "NAME=VALUE, NAME letters, digits and underscores, not starting with a digit");
+            o->env[o->n_env++] = (struct env_option){.file = false, .text = optarg};
+            break;
+        }
+        case OPT_ENV_FILE:
+            if (!*optarg)
+                return bad_value(c, index, optarg, "a file");
+            o->env[o->n_env++] = (struct env_option){.file = true, .text = optarg};
+            break;
+        case OPT_CLEAR_ENV:
+            o->clear_env = true;
             break;
         case 'v':
             o->verbose = true;

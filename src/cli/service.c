@@ -1,11 +1,17 @@
 /* The options that make PROGRAM a service rather than a bare daemon:
- * resource limits, nice, oom_score_adj. They only configure the library's
- * context (which checks and applies them), so every launch path that builds
- * one from start_opts (start, run) gets them alike. */
+ * resource limits, nice, oom_score_adj, its environment. They only
+ * configure the library's context (which checks and applies them), so every
+ * launch path that builds one from start_opts (start, run) gets them alike:
+ * the library gives the environment to the daemon (the supervisor's environ,
+ * which it passes on to PROGRAM) and to the program it execs. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -42,14 +48,125 @@ static int configure_limits(const struct start_opts *o, struct launch *l)
     return r < 0 ? refused(l, r) : 0;
 }
 
+/* The whole of FILE (NUL-terminated), or NULL with errno. */
+static char *read_whole(const char *path, size_t *len)
+{
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *buf = NULL;
+    size_t size = 0, n = 0;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        goto fail;
+    }
+    for (;;) {
+        if (n + 1 >= size) {
+            size = size ? size * 2 : 4096;
+            char *bigger = realloc(buf, size);
+            if (!bigger)
+                goto fail;
+            buf = bigger;
+        }
+        ssize_t k = read(fd, buf + n, size - n - 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            goto fail;
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    dcx_close(fd);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:;
+    int e = errno;
+    free(buf);
+    dcx_close(fd);
+    errno = e;
+    return NULL;
+}
+
+static int assign(void *arg, const char *name, const char *value, unsigned line)
+{
+    (void)line;
+    return daemonctx_setenv(arg, name, value);
+}
+
+/* --env-file FILE: every assignment, or one line naming FILE:LINE. */
+static int load_env_file(const char *path, struct launch *l)
+{
+    size_t len;
+    char *text = read_whole(path, &len);
+    if (!text) {
+        print_error("cannot read env file '%s': %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    struct env_file_error e;
+    int r = env_file_parse(text, len, assign, l->ctx, &e);
+    free(text);
+    if (r == 0)
+        return 0;
+    if (e.what)
+        print_error("%s:%u: %s", path, e.line, e.what);
+    else
+        print_error("%s:%u: %s", path, e.line, daemonctx_last_error(l->ctx)->message);
+    return EXIT_USAGE;
+}
+
+/* The environment: the invoker's (or, --clear-env, none), the identity of
+ * the user (with --user, as login(1) does; with --clear-env, whoever it
+ * is), then --env and --env-file in the order given. */
+static int configure_environment(const struct start_opts *o, struct launch *l)
+{
+    int r = daemonctx_clear_environment(l->ctx, o->clear_env);
+    if (r >= 0)
+        r = daemonctx_set_identity_environment(l->ctx, o->user || o->clear_env);
+    if (r < 0)
+        return refused(l, r);
+    for (size_t i = 0; i < o->n_env; i++) {
+        const struct env_option *e = &o->env[i];
+        if (e->file) {
+            if ((r = load_env_file(e->text, l)))
+                return r;
+            continue;
+        }
+        const char *eq = strchr(e->text, '=');
+        char *name = strndup(e->text, (size_t)(eq - e->text));
+        if (!name) {
+            print_error("out of memory");
+            return EXIT_SYSTEM;
+        }
+        r = daemonctx_setenv(l->ctx, name, eq + 1);
+        free(name);
+        if (r < 0)
+            return refused(l, r);
+    }
+    return 0;
+}
+
 int configure_service(const struct start_opts *o, struct launch *l)
 {
-    return configure_limits(o, l);
+    int r = configure_limits(o, l);
+    if (!r)
+        r = configure_environment(o, l);
+    return r;
 }
 
 void print_service_plan(const struct start_opts *o, const struct launch *l)
 {
     (void)l;
+    (void)printf("environment: %s%s", o->clear_env ? "empty" : "inherited",
+                 o->user || o->clear_env ? ", HOME USER LOGNAME SHELL of the user" : "");
+    for (size_t i = 0; i < o->n_env; i++)
+        (void)printf(", %s %s", o->env[i].file ? "file" : "set", o->env[i].text);
+    (void)putchar('\n');
     char s[24], h[24];
     (void)fputs("limits:", stdout);
     bool any = false;

@@ -43,6 +43,7 @@ void daemonctx_free(daemonctx *ctx)
     free(ctx->chroot_directory);
     free(ctx->working_directory);
     free(ctx->files_preserve);
+    dcx_environment_free(ctx);
     if (ctx->report_fd >= 0)
         dcx_close(ctx->report_fd);
     free(ctx);

@@ -56,6 +56,10 @@ struct daemonctx {
     int nice;
     bool set_oom_score_adj;
     int oom_score_adj;
+    bool clear_env;    /* the daemon's environment starts empty */
+    bool identity_env; /* HOME, USER, LOGNAME, SHELL of uid */
+    char **env;        /* daemonctx_setenv(): "NAME=VALUE", or "NAME" to remove */
+    size_t n_env;
     enum daemonctx_ready_mode ready_mode;
     int ready_fd; /* N of DAEMONCTX_READY_FD */
     unsigned int timeout_ms;
@@ -83,7 +87,7 @@ struct dcx_plan {
     int report[2];  /* report channel: [0] the original process's end; -1 when not detaching */
     struct dcx_ready ready; /* the readiness source, when detaching with one */
     int ready_placeholder;  /* what holds fd N in the original process until the fork; -1 */
-    char **envp;    /* the daemon's environment naming our NOTIFY_SOCKET; NULL: unchanged */
+    char **envp;    /* the daemon's environment (environ.c), one allocation; NULL: unchanged */
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
     int interrupted_by; /* the signal that ended the original process's wait, or 0 */
@@ -138,9 +142,18 @@ int dcx_plan_limits(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error
 /* In the daemon, before the privilege drop (async-signal-safe). */
 int dcx_apply_limits(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
 
+/* environ.c: the daemon's environment, into plan->envp (after the
+ * readiness source is made: it may name it). */
+int dcx_plan_environment(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+void dcx_environment_free(daemonctx *ctx);
+
 /* privileges.c */
 /* Whether CAP (CAP_SYS_ADMIN...) is in our effective set. */
 bool dcx_capable(int cap);
+/* UID's passwd entry into PW, its strings in *BUF (free it): 1 found, 0 no
+ * entry (*BUF NULL), -errno (ERR, step "user"). */
+struct passwd;
+int dcx_lookup_user(uid_t uid, struct passwd *pw, char **buf, daemonctx_error *err);
 int dcx_plan_privileges(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 int dcx_drop_privileges(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
 

@@ -62,7 +62,8 @@ static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
         (r = dcx_plan_limits(ctx, plan, err)) < 0)
         return r;
     /* Before any other fd is made: it reserves fd N. */
-    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_stdio(ctx, plan, err)) < 0)
+    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_stdio(ctx, plan, err)) < 0 ||
+        (r = dcx_plan_environment(ctx, plan, err)) < 0)
         return r;
     /* Before forking: "already running" is then reported at once, naming the
      * holder, and the daemon inherits the lock. */

@@ -33,29 +33,46 @@ static bool already_is(uid_t uid, gid_t gid)
     return ru == uid && eu == uid && su == uid && rg == gid && eg == gid && sg == gid;
 }
 
-static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+int dcx_lookup_user(uid_t uid, struct passwd *pw, char **buf, daemonctx_error *err)
 {
-    struct passwd pw, *found = NULL;
+    struct passwd *found = NULL;
     long bufsize = sysconf(_SC_GETPW_R_SIZE_MAX);
     size_t size = bufsize > 0 ? (size_t)bufsize : 16384;
-    char *buf = NULL;
     int r;
+    *buf = NULL;
     for (;;) {
-        char *bigger = realloc(buf, size);
+        char *bigger = realloc(*buf, size);
         if (!bigger) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "looking up uid %u: %m", (unsigned)ctx->uid);
-            goto out;
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "looking up uid %u: %m", (unsigned)uid);
+            goto fail;
         }
-        buf = bigger;
-        r = getpwuid_r(ctx->uid, &pw, buf, size, &found);
+        *buf = bigger;
+        r = getpwuid_r(uid, pw, *buf, size, &found);
         if (r != ERANGE)
             break;
         size *= 2;
     }
     if (r != 0 && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM) {
-        r = dcx_fail(err, DAEMONCTX_STEP_USER, r, "looking up uid %u: %m", (unsigned)ctx->uid);
-        goto out;
+        r = dcx_fail(err, DAEMONCTX_STEP_USER, r, "looking up uid %u: %m", (unsigned)uid);
+        goto fail;
     }
+    if (found)
+        return 1;
+    r = 0;
+fail:
+    free(*buf);
+    *buf = NULL;
+    return r;
+}
+
+static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    struct passwd pw;
+    char *buf;
+    int r = dcx_lookup_user(ctx->uid, &pw, &buf, err);
+    if (r < 0)
+        return r;
+    bool found = r == 1;
     if (!found) {
         /* A numeric uid with no passwd entry: no supplementary groups at all. */
         plan->groups = malloc(sizeof *plan->groups);

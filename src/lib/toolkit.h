@@ -41,6 +41,12 @@ const char *dcx_signal_name(int signo);
 /* "TERM", "SIGTERM", "term" or "15" -> the number; -EINVAL. */
 int dcx_signal_number(const char *name);
 
+/* --------------------------------------------------------------- environ.c */
+
+/* NAME (LEN bytes) is letters, digits and underscores, not starting with a
+ * digit: what daemonctx_setenv() accepts. */
+bool dcx_env_name_valid(const char *name, size_t len);
+
 /* ---------------------------------------------------------------- limits.c */
 
 /* prlimit(1)'s name of RESOURCE ("nofile"), or NULL. */

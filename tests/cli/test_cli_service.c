@@ -1,12 +1,14 @@
 /*
  * test_cli_service.c - what makes PROGRAM a service: resource limits, nice,
  * oom_score_adj (--limit, --nice, --oom-score-adjust), checked from outside
- * in /proc/PID/limits, /proc/PID/stat and /proc/PID/oom_score_adj; and what
- * the process may not do, refused before anything starts.
+ * in /proc/PID/limits, /proc/PID/stat and /proc/PID/oom_score_adj, and what
+ * the process may not do, refused before anything starts; its environment
+ * (--user's identity, --env, --env-file, --clear-env) in /proc/PID/environ.
  */
 #include "cli_common.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +270,290 @@ TU_TEST(cli_start_dry_run_shows_limits_and_refuses_what_start_would)
     r = cli_run(&c);
     expect_error(&r, 1, "nofile", (char *)NULL);
     TU_ASSERT_STR_EQ(r.out, "");
+}
+
+/* ------------------------------------------------------------- environment */
+
+/* PID's environment as "A=1\nB=2\n", in its order. */
+static const char *environment_of(pid_t pid)
+{
+    size_t len;
+    const char *env = proc_strings(pid, "environ", &len);
+    char *out = tu_fmt("%*s", (int)len + 1, "");
+    size_t k = 0;
+    for (const char *e = env; e < env + len; e += strlen(e) + 1)
+        k += (size_t)sprintf(out + k, "%s\n", e);
+    out[k] = '\0';
+    return out;
+}
+
+static void expect_env(pid_t pid, const char *name, const char *want)
+{
+    const char *got = proc_env(pid, name);
+    if (!want) {
+        TU_ASSERT_MSG(!got, "%s=%s in the environment of %d, expected none", name, got, (int)pid);
+        return;
+    }
+    TU_ASSERT_MSG(got != NULL, "no %s in the environment of %d", name, (int)pid);
+    TU_ASSERT_STR_EQ(got, want);
+}
+
+/* As login(1) does: HOME, USER, LOGNAME and SHELL are the user's, not the
+ * invoker's. */
+TU_TEST(cli_start_user_gives_the_program_home_user_logname_and_shell_of_the_user)
+{
+    need_root();
+    struct passwd *pw = getpwnam("nobody");
+    TU_ASSERT(pw != NULL);
+    const char *home = tu_strdup(pw->pw_dir), *shell = tu_strdup(*pw->pw_shell ? pw->pw_shell : "/bin/sh");
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_env(&c, "HOME=/root");
+    tu_cmd_env(&c, "USER=root");
+    tu_cmd_env(&c, "LOGNAME=root");
+    tu_cmd_env(&c, "SHELL=/bin/invoker-shell");
+    tu_cmd_env(&c, "DCX_INHERITED=yes");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--user=nobody");
+    tu_cmd_arg(&c, "--keep-fd=%d", EVENT_FD);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    cli_result r;
+    pid_t pid = start_daemon(&c, pf, &r);
+    TU_ASSERT_INT_EQ(expect_event(r.proc, "up"), pid);
+    expect_env(pid, "HOME", home);
+    expect_env(pid, "USER", "nobody");
+    expect_env(pid, "LOGNAME", "nobody");
+    expect_env(pid, "SHELL", shell);
+    expect_env(pid, "DCX_INHERITED", "yes");
+}
+
+/* Without --user nothing of the invoker's identity changes. */
+TU_TEST(cli_start_without_user_keeps_the_invokers_environment)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_env(&c, "HOME=/somewhere");
+    tu_cmd_env(&c, "USER=someone");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--keep-fd=%d", EVENT_FD);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    cli_result r;
+    pid_t pid = start_daemon(&c, pf, &r);
+    TU_ASSERT_INT_EQ(expect_event(r.proc, "up"), pid);
+    expect_env(pid, "HOME", "/somewhere");
+    expect_env(pid, "USER", "someone");
+}
+
+/* --env and --env-file apply in the order given, the last of a name
+ * winning; an explicit HOME wins over the user's. */
+TU_TEST(cli_start_env_and_env_file_apply_in_order_the_last_winning)
+{
+    need_root();
+    const char *dir = tu_tmpdir();
+    const char *file = tu_fmt("%s/service.env", dir);
+    tu_write_file(file, "A=from-file\nB=from-file\nHOME=/srv/home\n", 0644);
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    const char *opts[] = {"--user=nobody", "--env=A=first", tu_fmt("--env-file=%s", file), "--env", "B=last",
+                          "--env=C=x=y", "--env=EMPTY=", NULL};
+    pid_t pid = start_with(pf, opts, NULL);
+    expect_env(pid, "A", "from-file");
+    expect_env(pid, "B", "last");
+    expect_env(pid, "C", "x=y");
+    expect_env(pid, "EMPTY", "");
+    expect_env(pid, "HOME", "/srv/home");
+    expect_env(pid, "USER", "nobody");
+}
+
+/* systemd's EnvironmentFile= syntax, every feature, read back exactly. */
+TU_TEST(cli_start_env_file_follows_systemds_syntax)
+{
+    const char *dir = tu_tmpdir();
+    const char *file = tu_fmt("%s/service.env", dir);
+    tu_write_file(file,
+                  "# a comment\n"
+                  "; another comment\n"
+                  "\n"
+                  "   \t\n"
+                  "PLAIN=value\n"
+                  "  SPACED  =   two  words   \n"
+                  "SQ='single $quoted \\n kept'\n"
+                  "DQ=\"a \\\"b\\\" \\$c \\\\ \\`d\\` \\e\"\n"
+                  "MULTI='line one\n"
+                  "line two'\n"
+                  "CONT=first \\\n"
+                  "second\n"
+                  "ESC=a\\ b\\\\c\n"
+                  "HASH=#not-a-comment\n"
+                  "CRLF=dos\r\n"
+                  "EMPTY=\n"
+                  "QUOTED_EMPTY=\"\"\n"
+                  "LAST=no-newline",
+                  0644);
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    const char *opts[] = {tu_fmt("--env-file=%s", file), NULL};
+    pid_t pid = start_with(pf, opts, NULL);
+    expect_env(pid, "PLAIN", "value");
+    expect_env(pid, "SPACED", "two  words");
+    expect_env(pid, "SQ", "single $quoted \\n kept");
+    expect_env(pid, "DQ", "a \"b\" $c \\ `d` \\e");
+    expect_env(pid, "MULTI", "line one\nline two");
+    expect_env(pid, "CONT", "first second");
+    expect_env(pid, "ESC", "a b\\c");
+    expect_env(pid, "HASH", "#not-a-comment");
+    expect_env(pid, "CRLF", "dos");
+    expect_env(pid, "EMPTY", "");
+    expect_env(pid, "QUOTED_EMPTY", "");
+    expect_env(pid, "LAST", "no-newline");
+}
+
+static void expect_bad_env_file(const char *content, unsigned line, const char *needle)
+{
+    const char *dir = tu_tmpdir();
+    const char *file = tu_fmt("%s/bad%u.env", dir, line);
+    tu_write_file(file, content, 0644);
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--env-file=%s", file);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_error(&r, 2, tu_fmt("%s:%u: ", file, line), needle, (char *)NULL);
+    nothing_left(pf);
+}
+
+/* Where systemd would skip a line, start stops and names FILE:LINE. */
+TU_TEST(cli_start_env_file_bad_line_is_a_usage_error_naming_file_and_line)
+{
+    expect_bad_env_file("A=1\n# fine\nJUST TEXT\nB=2\n", 3, "no '='");
+    expect_bad_env_file("A=1\n\n1BAD=x\n", 3, "not a variable name");
+    expect_bad_env_file("A=1\nB='open\nstill open\n", 2, "no closing single quote");
+    expect_bad_env_file("A=\"x\" y\n", 1, "after the closing quote");
+    expect_bad_env_file("=value\n", 1, "no variable name");
+}
+
+TU_TEST(cli_start_env_file_that_cannot_be_read_is_a_usage_error)
+{
+    const char *dir = tu_tmpdir();
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--env-file=%s/missing.env", dir);
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_error(&r, 2, tu_fmt("'%s/missing.env'", dir), strerror(ENOENT), (char *)NULL);
+    nothing_left(pf);
+}
+
+TU_TEST(cli_start_env_without_a_valid_name_is_a_usage_error)
+{
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--env=NO-DASHES=1");
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_usage_error(&r, "'NO-DASHES=1' for --env");
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--env=NOVALUE");
+    tu_cmd_arg(&c, "%s", prog_path());
+    r = cli_run(&c);
+    expect_usage_error(&r, "'NOVALUE' for --env");
+}
+
+/* --clear-env: nothing of the invoker's; a default PATH and the identity
+ * variables, then --env. */
+TU_TEST(cli_start_clear_env_starts_from_path_and_the_identity_only)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    TU_ASSERT(pw != NULL);
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_env(&c, "DCX_INVOKERS=not-for-the-program");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--clear-env");
+    tu_cmd_arg(&c, "--env=ADDED=1");
+    tu_cmd_arg(&c, "--keep-fd=%d", EVENT_FD);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    cli_result r;
+    pid_t pid = start_daemon(&c, pf, &r);
+    TU_ASSERT_INT_EQ(expect_event(r.proc, "up"), pid);
+    TU_ASSERT_STR_EQ(environment_of(pid),
+                     tu_fmt("HOME=%s\nUSER=%s\nLOGNAME=%s\nSHELL=%s\n"
+                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nADDED=1\n",
+                            *pw->pw_dir ? pw->pw_dir : "/", pw->pw_name, pw->pw_name,
+                            *pw->pw_shell ? pw->pw_shell : "/bin/sh"));
+}
+
+/* The supervisor passes the environment on to PROGRAM. */
+TU_TEST(cli_start_supervised_program_gets_the_environment)
+{
+    need_root();
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--supervise");
+    tu_cmd_arg(&c, "--user=nobody");
+    tu_cmd_arg(&c, "--env=SUPERVISED=1");
+    tu_cmd_arg(&c, "--keep-fd=%d", EVENT_FD);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    cli_result r;
+    pid_t supervisor = start_daemon(&c, pf, &r);
+    pid_t program = expect_event(r.proc, "up");
+    TU_ASSERT_INT_NE(program, supervisor);
+    tu_track_pid(program);
+    expect_env(program, "SUPERVISED", "1");
+    expect_env(program, "USER", "nobody");
+    expect_env(program, "LOGNAME", "nobody");
+}
+
+/* --ready=notify names the library's socket even in a cleared environment. */
+TU_TEST(cli_start_clear_env_keeps_the_notify_socket_of_ready_notify)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--clear-env");
+    tu_cmd_arg(&c, "--ready=notify");
+    tu_cmd_arg(&c, "--timeout=%d", tu_timeout_ms() / 1000);
+    tu_cmd_arg(&c, "--keep-fd=%d", EVENT_FD);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_cmd_arg(&c, "notify:READY=1");
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    cli_result r;
+    pid_t pid = start_daemon(&c, pf, &r);
+    TU_ASSERT_INT_EQ(expect_event(r.proc, "up"), pid);
+    const char *sock = proc_env(pid, "NOTIFY_SOCKET");
+    TU_ASSERT_MSG(sock && sock[0] == '@', "NOTIFY_SOCKET is \"%s\"", sock ? sock : "(none)");
+    expect_env(pid, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+}
+
+TU_TEST(cli_start_dry_run_shows_the_environment_plan)
+{
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--dry-run");
+    tu_cmd_arg(&c, "--clear-env");
+    tu_cmd_arg(&c, "--env=A=1");
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_success(&r);
+    TU_ASSERT_CONTAINS(r.out, "environment: empty, HOME USER LOGNAME SHELL of the user, set A=1\n");
 }
 
 TU_MAIN
