@@ -122,7 +122,7 @@ start_options)
     expect "daemonctx start --pid" --pidfile=
     expect_has "daemonctx start --" --pidfile= --chdir= --chroot= --umask= --user= --group= --allow-core \
         --detach= --keep-fd= --stdin= --stdout= --stderr= --syslog --supervise --restart --ready= --timeout= \
-        --dry-run --verbose --help --limit= --nice= --oom-score-adjust= --env= --env-file= --clear-env
+        --dry-run --verbose --help --limit= --nice= --oom-score-adjust= --env= --env-file= --clear-env --runtime-dir= --runtime-dir-mode=
     expect_not "daemonctx start --" --json --signal=
     ;;
 stop_status_options)
@@ -155,6 +155,7 @@ files)
     expect "daemonctx start --env-file=$tmp/sf" "$tmp/sfile"
     # directories only for --chdir and --chroot
     expect "daemonctx start --chdir=$tmp/s" "$tmp/sdir" "$tmp/sub"
+    expect "daemonctx start --runtime-dir=$tmp/s" "$tmp/sdir" "$tmp/sub"
     expect "daemonctx start -r $tmp/s" "$tmp/sdir" "$tmp/sub"
     ;;
 values)

@@ -72,6 +72,7 @@ enum daemonctx_step {
     DAEMONCTX_STEP_APPLICATION,   /* "application": the caller's own, from
                                      daemonctx_report_error() or a hook */
     DAEMONCTX_STEP_LIMITS,        /* "limits": resource limits, nice, oom_score_adj */
+    DAEMONCTX_STEP_RUNTIME_DIR,   /* "runtime-dir": the runtime directory */
     DAEMONCTX_STEP_COUNT          /* not a step: one more than the last */
 };
 
@@ -287,12 +288,27 @@ DAEMONCTX_API int daemonctx_clear_environment(daemonctx *ctx, bool clear);
  * them; a uid without an entry gets none of the four (not the caller's). */
 DAEMONCTX_API int daemonctx_set_identity_environment(daemonctx *ctx, bool set);
 
+/*
+ * The runtime directory (not in PEP 3143; systemd's RuntimeDirectory=):
+ * PATH (absolute), made before forking if missing, with its missing parents
+ * (0755), owned by the daemon's uid and gid, with MODE whatever the umask;
+ * the pidfile may live in it. A failed open() that made it removes it (and
+ * the parents it made). An existing directory is used as it is, unless a
+ * start of the same pidfile made it (it is then adopted: owner and mode set
+ * again). With a pidfile, a directory made (or adopted) is marked, in
+ * extended attributes of the pidfile and of the directory, for
+ * daemonctx_tree_remove_runtime_directory(). Refused: an existing path that
+ * is not a directory, or a symbolic link. NULL: none.
+ */
+DAEMONCTX_API int daemonctx_set_runtime_directory(daemonctx *ctx, const char *path, mode_t mode);
+
 /* The last setter failure (errnum 0 when none). */
 DAEMONCTX_API const daemonctx_error *daemonctx_last_error(const daemonctx *ctx);
 
 /* What open() checks before forking, without changing anything: the
- * resources against the caller's privileges (see above). 0, or -errno with
- * ERR naming the culprit. For a dry run. */
+ * resources against the caller's privileges, the runtime directory (an
+ * existing path that is not a directory, a missing one that cannot be
+ * made). 0, or -errno with ERR naming the culprit. For a dry run. */
 DAEMONCTX_API int daemonctx_check(const daemonctx *ctx, daemonctx_error *err);
 
 /* The working directory with the PEP 3143 chroot rule applied: with a chroot

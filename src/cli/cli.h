@@ -88,6 +88,8 @@ struct start_opts {
     int nice;
     bool set_oom_score_adj; /* --oom-score-adjust */
     int oom_score_adj;
+    const char *runtime_dir; /* --runtime-dir */
+    mode_t runtime_dir_mode;
     bool clear_env;  /* --clear-env */
     struct env_option *env; /* --env, --env-file */
     size_t n_env;

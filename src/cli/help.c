@@ -40,6 +40,8 @@ static const char help_text[] =
     "      --ready=exec|fd:N|notify     when start returns (default exec)\n"
     "      --timeout=SECONDS    how long to wait for readiness (default 60, 0: no limit)\n"
     "      --ignore-signal=SIG  start PROGRAM with SIG ignored (repeatable)\n"
+    "      --runtime-dir=DIR    make DIR (owned by the user) for PROGRAM; stop removes it\n"
+    "      --runtime-dir-mode=OCTAL     its mode (default 0755)\n"
     "      --env=NAME=VALUE     set NAME in PROGRAM's environment (repeatable)\n"
     "      --env-file=FILE      NAME=VALUE lines, systemd's EnvironmentFile= syntax\n"
     "      --clear-env          start from an empty environment (PATH, HOME, USER,\n"

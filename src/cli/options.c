@@ -27,6 +27,8 @@ enum {
     OPT_ENV,
     OPT_ENV_FILE,
     OPT_CLEAR_ENV,
+    OPT_RUNTIME_DIR,
+    OPT_RUNTIME_DIR_MODE,
     OPT_HELP
 };
 
@@ -58,6 +60,8 @@ static const struct option long_options[] = {
     {"env", required_argument, NULL, OPT_ENV},
     {"env-file", required_argument, NULL, OPT_ENV_FILE},
     {"clear-env", no_argument, NULL, OPT_CLEAR_ENV},
+    {"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
+    {"runtime-dir-mode", required_argument, NULL, OPT_RUNTIME_DIR_MODE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -163,6 +167,7 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
     o->restart_max_ms = 60000;
     o->syslog_priority = LOG_DAEMON | LOG_NOTICE;
     o->ready_fd = -1;
+    o->runtime_dir_mode = 0755;
     (void)sigemptyset(&o->ignore);
     /* --keep-fd can repeat at most once per argument. */
     o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
@@ -302,6 +307,15 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             break;
         case OPT_CLEAR_ENV:
             o->clear_env = true;
+            break;
+        case OPT_RUNTIME_DIR:
+            if (optarg[0] != '/' || !optarg[1])
+                return bad_value(c, index, optarg, "an absolute directory other than /");
+            o->runtime_dir = optarg;
+            break;
+        case OPT_RUNTIME_DIR_MODE:
+            if (parse_octal_mode(optarg, &o->runtime_dir_mode) < 0)
+                return bad_value(c, index, optarg, "an octal mode from 0 to 0777");
             break;
         case 'v':
             o->verbose = true;

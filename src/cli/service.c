@@ -1,5 +1,6 @@
 /* The options that make PROGRAM a service rather than a bare daemon:
- * resource limits, nice, oom_score_adj, its environment. They only
+ * resource limits, nice, oom_score_adj, its environment, its runtime
+ * directory. They only
  * configure the library's context (which checks and applies them), so every
  * launch path that builds one from start_opts (start, run) gets them alike:
  * the library gives the environment to the daemon (the supervisor's environ,
@@ -156,12 +157,25 @@ int configure_service(const struct start_opts *o, struct launch *l)
     int r = configure_limits(o, l);
     if (!r)
         r = configure_environment(o, l);
+    if (!r && o->runtime_dir) {
+        int e = daemonctx_set_runtime_directory(l->ctx, o->runtime_dir, o->runtime_dir_mode);
+        if (e < 0)
+            r = refused(l, e);
+    }
     return r;
 }
 
 void print_service_plan(const struct start_opts *o, const struct launch *l)
 {
-    (void)l;
+    if (o->runtime_dir) {
+        struct stat st;
+        bool there = lstat(o->runtime_dir, &st) == 0;
+        (void)printf("runtime directory: %s (%s, mode %04o, uid %u, gid %u)\n", o->runtime_dir,
+                     there ? "exists" : "to be made", (unsigned)o->runtime_dir_mode,
+                     (unsigned)(l->set_uid ? l->uid : getuid()), (unsigned)(l->set_gid ? l->gid : getgid()));
+    } else {
+        (void)fputs("runtime directory: none\n", stdout);
+    }
     (void)printf("environment: %s%s", o->clear_env ? "empty" : "inherited",
                  o->user || o->clear_env ? ", HOME USER LOGNAME SHELL of the user" : "");
     for (size_t i = 0; i < o->n_env; i++)

@@ -44,6 +44,7 @@ void daemonctx_free(daemonctx *ctx)
     free(ctx->working_directory);
     free(ctx->files_preserve);
     dcx_environment_free(ctx);
+    free(ctx->runtime_dir);
     if (ctx->report_fd >= 0)
         dcx_close(ctx->report_fd);
     free(ctx);

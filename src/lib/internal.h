@@ -60,6 +60,8 @@ struct daemonctx {
     bool identity_env; /* HOME, USER, LOGNAME, SHELL of uid */
     char **env;        /* daemonctx_setenv(): "NAME=VALUE", or "NAME" to remove */
     size_t n_env;
+    char *runtime_dir; /* normalized absolute path, or NULL */
+    mode_t runtime_dir_mode;
     enum daemonctx_ready_mode ready_mode;
     int ready_fd; /* N of DAEMONCTX_READY_FD */
     unsigned int timeout_ms;
@@ -70,6 +72,16 @@ struct daemonctx {
     pid_t daemon_pid;
     int report_fd; /* daemon side of the report channel, -1 when closed */
     daemonctx_error last_error;
+};
+
+/* The runtime directory of a start (rundir.c). */
+struct dcx_rundir {
+    int fd;     /* the directory, until the pidfile is locked; -1 */
+    bool made;  /* this start created it: a failed start removes it */
+    bool ours;  /* made by a start of this pidfile: marked for stop */
+    char *top;  /* the first missing parent this start created, or NULL */
+    dev_t dev;
+    ino_t ino;
 };
 
 /* Everything open() prepares in the original process, so that the daemon side
@@ -92,6 +104,7 @@ struct dcx_plan {
     size_t n_keep;
     int interrupted_by; /* the signal that ended the original process's wait, or 0 */
     int proc_fd;    /* /proc, for the daemon's own oom_score_adj; -1 */
+    struct dcx_rundir rundir;
     const struct dcx_exec *exec; /* daemonctx_open_execve(): the daemon execs */
 };
 
@@ -138,6 +151,7 @@ void dcx_set_umask(const daemonctx *ctx);
 
 /* limits.c: resource limits, nice, oom_score_adj. */
 int dcx_check_limits(const daemonctx *ctx, daemonctx_error *err);
+/* The fd the daemon needs (after the readiness fd N is reserved). */
 int dcx_plan_limits(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 /* In the daemon, before the privilege drop (async-signal-safe). */
 int dcx_apply_limits(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
@@ -146,6 +160,28 @@ int dcx_apply_limits(const daemonctx *ctx, const struct dcx_plan *plan, daemonct
  * readiness source is made: it may name it). */
 int dcx_plan_environment(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 void dcx_environment_free(daemonctx *ctx);
+
+/* mark.c: daemonctx's extended attributes (trusted.*, or user.* without
+ * CAP_SYS_ADMIN). FD is a real fd (not O_PATH). get: the length, -ENODATA. */
+int dcx_mark_set(int fd, const char *key, const char *value);
+int dcx_mark_get(int fd, const char *key, char *buf, size_t size);
+int dcx_mark_remove(int fd, const char *key);
+
+/* rundir.c: the runtime directory. */
+int dcx_check_rundir(const daemonctx *ctx, daemonctx_error *err);
+/* Before the pidfile is locked (it may live there): made if missing. */
+int dcx_plan_rundir(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* Once it is locked: adopted if an earlier start of this pidfile made it;
+ * the marks. */
+int dcx_rundir_after_lock(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* A failed start: what it made goes. */
+void dcx_rundir_undo(const daemonctx *ctx, struct dcx_plan *plan);
+/* PATH, if still the directory DEV:INO, emptied with its owner's rights
+ * and removed; 0 also when it is gone already. */
+int dcx_remove_directory(const char *path, dev_t dev, ino_t ino, daemonctx_error *err);
+/* The runtime directory the pidfile open as FD is marked with: 1 (PATH, DEV,
+ * INO filled), 0 none, -errno. */
+int dcx_rundir_marked(int fd, char *path, size_t size, dev_t *dev, ino_t *ino);
 
 /* privileges.c */
 /* Whether CAP (CAP_SYS_ADMIN...) is in our effective set. */
@@ -179,6 +215,11 @@ int dcx_daemon_ready_fd(const struct dcx_plan *plan, daemonctx_error *err);
 /* "PID\n" (the newline optional) -> PID; 0 for anything else. */
 pid_t dcx_parse_pid(const char *s, size_t n);
 int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err);
+/* PATH with its directory's symbolic links resolved (lexically normalized
+ * when that directory does not exist yet): how a pidfile names its cgroup
+ * and marks. Length, or -errno. */
+int dcx_canonical_path(const char *path, char *out, size_t size);
+int dcx_pidfile_canonical(const daemonctx_pidfile *pf, char *out, size_t size);
 int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err);
 void dcx_pidfile_abandon(daemonctx_pidfile *pf);
 void dcx_pidfile_remove_unowned(daemonctx_pidfile *pf);

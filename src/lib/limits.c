@@ -235,9 +235,8 @@ int dcx_check_limits(const daemonctx *ctx, daemonctx_error *err)
 
 int dcx_plan_limits(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
-    int r = dcx_check_limits(ctx, err);
-    if (r < 0 || !ctx->set_oom_score_adj)
-        return r;
+    if (!ctx->set_oom_score_adj)
+        return 0;
     do
         plan->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     while (plan->proc_fd < 0 && errno == EINTR);

@@ -28,7 +28,7 @@ static int compare_fds(const void *a, const void *b)
  * allocate. */
 static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
-    size_t max = ctx->n_preserve + 3 + 5;
+    size_t max = ctx->n_preserve + 3 + 6;
     plan->keep = malloc(max * sizeof *plan->keep);
     if (!plan->keep)
         return dcx_fail(err, DAEMONCTX_STEP_CLOSE_FDS, ENOMEM, "cannot plan the fds to keep: %m");
@@ -42,7 +42,7 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
     for (int i = 0; i < k; i++)
         plan->keep[n++] = fds[i];
     const int own[] = {plan->devnull, plan->report[1], plan->ready.child_fd,
-                       !plan->fork && ctx->ready_mode == DAEMONCTX_READY_FD ? ctx->ready_fd : -1};
+                       !plan->fork && ctx->ready_mode == DAEMONCTX_READY_FD ? ctx->ready_fd : -1, plan->proc_fd};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (own[i] >= 0)
             plan->keep[n++] = own[i];
@@ -59,15 +59,19 @@ static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
     if ((r = dcx_plan_privileges(ctx, plan, err)) < 0 || (r = dcx_plan_root(ctx, plan, err)) < 0 ||
-        (r = dcx_plan_limits(ctx, plan, err)) < 0)
+        (r = dcx_check_limits(ctx, err)) < 0)
         return r;
     /* Before any other fd is made: it reserves fd N. */
-    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_stdio(ctx, plan, err)) < 0 ||
-        (r = dcx_plan_environment(ctx, plan, err)) < 0)
+    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_rundir(ctx, plan, err)) < 0 ||
+        (r = dcx_plan_stdio(ctx, plan, err)) < 0 || (r = dcx_plan_environment(ctx, plan, err)) < 0 ||
+        (r = dcx_plan_limits(ctx, plan, err)) < 0)
         return r;
     /* Before forking: "already running" is then reported at once, naming the
-     * holder, and the daemon inherits the lock. */
+     * holder, and the daemon inherits the lock. After the runtime directory:
+     * the pidfile may live there. */
     if (ctx->pidfile && (r = dcx_pidfile_lock(ctx->pidfile, err)) < 0)
+        return r;
+    if ((r = dcx_rundir_after_lock(ctx, plan, err)) < 0)
         return r;
     if (plan->fork && (r = dcx_report_open(plan, err)) < 0)
         return r;
@@ -99,6 +103,9 @@ static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
 
 static void plan_free(struct dcx_plan *plan)
 {
+    free(plan->rundir.top);
+    if (plan->rundir.fd >= 0)
+        dcx_close(plan->rundir.fd);
     free(plan->groups);
     free(plan->user_name);
     free(plan->root_cwd);
@@ -236,6 +243,7 @@ static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_
     memset(&plan, 0, sizeof plan);
     plan.devnull = plan.report[0] = plan.report[1] = plan.ready_placeholder = plan.proc_fd = -1;
     plan.ready = DCX_READY_CLOSED;
+    plan.rundir.fd = -1;
     plan.fork = dcx_detach_decide(ctx, NULL) == 1;
     plan.exec = exec;
 
@@ -256,6 +264,7 @@ static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_
     }
     if (ctx->pidfile)
         dcx_pidfile_remove_unowned(ctx->pidfile);
+    dcx_rundir_undo(ctx, &plan);
     plan_free(&plan);
     /* The start was interrupted: now that nothing is left behind, let the
      * signal do what it would have done. */
@@ -301,5 +310,8 @@ int daemonctx_check(const daemonctx *ctx, daemonctx_error *err)
     dcx_clear(err);
     if (!ctx)
         return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_check() needs a context");
-    return dcx_check_limits(ctx, err);
+    int r = dcx_check_limits(ctx, err);
+    if (r >= 0)
+        r = dcx_check_rundir(ctx, err);
+    return r;
 }

@@ -3,7 +3,9 @@
  * oom_score_adj (--limit, --nice, --oom-score-adjust), checked from outside
  * in /proc/PID/limits, /proc/PID/stat and /proc/PID/oom_score_adj, and what
  * the process may not do, refused before anything starts; its environment
- * (--user's identity, --env, --env-file, --clear-env) in /proc/PID/environ.
+ * (--user's identity, --env, --env-file, --clear-env) in /proc/PID/environ;
+ * its runtime directory (--runtime-dir): owner, mode, what a failed start
+ * and stop leave.
  */
 #include "cli_common.h"
 
@@ -554,6 +556,182 @@ TU_TEST(cli_start_dry_run_shows_the_environment_plan)
     cli_result r = cli_run(&c);
     expect_success(&r);
     TU_ASSERT_CONTAINS(r.out, "environment: empty, HOME USER LOGNAME SHELL of the user, set A=1\n");
+}
+
+/* --------------------------------------------------------- runtime directory */
+
+static void expect_dir(const char *path, uid_t uid, gid_t gid, mode_t mode)
+{
+    struct stat st;
+    TU_ASSERT_MSG(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    TU_ASSERT_MSG(S_ISDIR(st.st_mode), "%s is not a directory", path);
+    TU_ASSERT_INT_EQ(st.st_uid, uid);
+    TU_ASSERT_INT_EQ(st.st_gid, gid);
+    TU_ASSERT_MSG((st.st_mode & 07777) == mode, "%s has mode %04o, expected %04o", path,
+                  (unsigned)(st.st_mode & 07777), (unsigned)mode);
+}
+
+/* Made with its missing parents (0755 whatever the umask), owned by the
+ * user, with its mode; the pidfile lives in it. */
+TU_TEST(cli_start_runtime_dir_is_made_owned_by_the_user_with_its_mode)
+{
+    need_root();
+    const char *tmp = tu_tmpdir();
+    const char *dir = tu_fmt("%s/run/a/svc", tmp);
+    const char *pf = tu_fmt("%s/svc.pid", dir);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    c.umask = 077;
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--runtime-dir=%s", dir);
+    tu_cmd_arg(&c, "--runtime-dir-mode=0750");
+    tu_cmd_arg(&c, "--user=nobody");
+    tu_cmd_arg(&c, "--keep-fd=%d", EVENT_FD);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    tu_cmd_arg(&c, "event:%d:up", EVENT_FD);
+    cli_result r;
+    pid_t pid = start_daemon(&c, pf, &r);
+    TU_ASSERT_INT_EQ(expect_event(r.proc, "up"), pid);
+    expect_dir(dir, 65534, 65534, 0750);
+    expect_dir(tu_fmt("%s/run", tmp), 0, 0, 0755);
+    expect_dir(tu_fmt("%s/run/a", tmp), 0, 0, 0755);
+    tu_assert_pidfile_holds(pf, pid);
+}
+
+TU_TEST(cli_start_runtime_dir_defaults_to_mode_0755_and_the_invokers_ids)
+{
+    const char *dir = tu_fmt("%s/svc", tu_tmpdir());
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    const char *opts[] = {tu_fmt("--runtime-dir=%s", dir), NULL};
+    start_with(pf, opts, NULL);
+    expect_dir(dir, geteuid(), getegid(), 0755);
+}
+
+static void expect_refused_runtime_dir(const char *dir, const char *needle)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--runtime-dir=%s", dir);
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_error(&r, 7, dir, needle, (char *)NULL);
+    nothing_left(pf);
+}
+
+TU_TEST(cli_start_runtime_dir_that_exists_as_a_file_is_refused_leaving_nothing)
+{
+    const char *file = tu_fmt("%s/taken", tu_tmpdir());
+    tu_write_file(file, "not a directory\n", 0644);
+    expect_refused_runtime_dir(file, "is not a directory");
+    TU_ASSERT_STR_EQ(tu_read_file(file), "not a directory\n");
+    /* a file on the way: nothing made before it either */
+    expect_refused_runtime_dir(tu_fmt("%s/sub/dir", file), "is not a directory");
+}
+
+TU_TEST(cli_start_runtime_dir_that_is_a_symlink_is_refused)
+{
+    const char *tmp = tu_tmpdir();
+    const char *target = tu_fmt("%s/target", tmp), *link = tu_fmt("%s/link", tmp);
+    TU_SYS(mkdir(target, 0700));
+    TU_SYS(symlink(target, link));
+    expect_refused_runtime_dir(link, "symbolic link");
+    expect_dir(target, geteuid(), getegid(), 0700);
+}
+
+/* A start that fails after the fork removes the directory it made, what the
+ * program put in it, and the parents it made. */
+TU_TEST(cli_start_that_fails_removes_the_runtime_dir_it_made)
+{
+    need_root();
+    const char *top = tu_fmt("%s/made", tu_tmpdir());
+    const char *dir = tu_fmt("%s/run", top);
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--runtime-dir=%s", dir);
+    tu_cmd_arg(&c, "--user=nobody");
+    tu_cmd_arg(&c, "--ready=fd:4");
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "/bin/sh");
+    tu_cmd_arg(&c, "-c");
+    tu_cmd_arg(&c, "mkdir \"$0/sub\" && echo x >\"$0/sub/file\" && echo y >\"$0/file\" && exit 3");
+    tu_cmd_arg(&c, "%s", dir);
+    cli_result r = cli_run(&c);
+    expect_error(&r, 8, "status 3", (char *)NULL);
+    TU_ASSERT_MSG(!tu_path_exists(top), "the failed start left %s", top);
+    tu_assert_no_descendants();
+}
+
+/* One that was there stays as it was, owner and mode. */
+TU_TEST(cli_start_runtime_dir_that_exists_is_used_as_it_is)
+{
+    need_root();
+    const char *dir = tu_fmt("%s/existing", tu_tmpdir());
+    TU_SYS(mkdir(dir, 0711));
+    TU_SYS(chmod(dir, 0711));
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    const char *opts[] = {tu_fmt("--runtime-dir=%s", dir), "--user=nobody", NULL};
+    start_with(pf, opts, NULL);
+    expect_dir(dir, 0, 0, 0711);
+}
+
+/* A second start of a running daemon touches nothing of the first's. */
+TU_TEST(cli_start_already_running_leaves_the_runtime_dir_alone)
+{
+    need_root();
+    const char *dir = tu_fmt("%s/svc", tu_tmpdir());
+    const char *pf = tu_fmt("%s/d.pid", dir);
+    const char *opts[] = {tu_fmt("--runtime-dir=%s", dir), "--user=nobody", NULL};
+    pid_t pid = start_with(pf, opts, NULL);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--runtime-dir=%s", dir);
+    tu_cmd_arg(&c, "--runtime-dir-mode=0700");
+    tu_cmd_arg(&c, "--");
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_error(&r, 3, tu_fmt("%d", (int)pid), (char *)NULL);
+    expect_dir(dir, 65534, 65534, 0755);
+    tu_assert_pidfile_holds(pf, pid);
+}
+
+TU_TEST(cli_start_runtime_dir_must_be_absolute)
+{
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--runtime-dir=relative/dir");
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_usage_error(&r, "'relative/dir' for --runtime-dir");
+}
+
+TU_TEST(cli_start_dry_run_checks_the_runtime_dir_and_makes_nothing)
+{
+    const char *tmp = tu_tmpdir();
+    const char *dir = tu_fmt("%s/run/svc", tmp);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--dry-run");
+    tu_cmd_arg(&c, "--runtime-dir=%s", dir);
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_success(&r);
+    TU_ASSERT_CONTAINS(r.out, tu_fmt("runtime directory: %s (to be made, mode 0755", dir));
+    TU_ASSERT(!tu_path_exists(tu_fmt("%s/run", tmp)));
+    const char *file = tu_fmt("%s/file", tmp);
+    tu_write_file(file, "", 0644);
+    cli_cmd(&c, "start");
+    tu_cmd_arg(&c, "--dry-run");
+    tu_cmd_arg(&c, "--runtime-dir=%s", file);
+    tu_cmd_arg(&c, "%s", prog_path());
+    r = cli_run(&c);
+    expect_error(&r, 7, file, "not a directory", (char *)NULL);
 }
 
 TU_MAIN
