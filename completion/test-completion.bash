@@ -122,7 +122,7 @@ start_options)
     expect "daemonctx start --pid" --pidfile=
     expect_has "daemonctx start --" --pidfile= --chdir= --chroot= --umask= --user= --group= --allow-core \
         --detach= --keep-fd= --stdin= --stdout= --stderr= --syslog --supervise --restart --ready= --timeout= \
-        --dry-run --verbose --help --limit= --nice= --oom-score-adjust= --env= --env-file= --clear-env --runtime-dir= --runtime-dir-mode=
+        --dry-run --verbose --help --limit= --nice= --oom-score-adjust= --env= --env-file= --clear-env --runtime-dir= --runtime-dir-mode= --cgroup=
     expect_not "daemonctx start --" --json --signal=
     ;;
 stop_status_options)
@@ -162,6 +162,7 @@ values)
     expect "daemonctx start --detach=" auto no yes
     expect "daemonctx start --ready=" exec fd: notify
     expect "daemonctx start --limit=no" nofile=
+    expect "daemonctx start --cgroup=" auto none
     expect "daemonctx start --limit=n" nice= nofile= nproc=
     expect "daemonctx start --syslog=dae" daemon.
     expect "daemonctx start --syslog=daemon.no" daemon.notice

@@ -88,6 +88,8 @@ struct start_opts {
     int nice;
     bool set_oom_score_adj; /* --oom-score-adjust */
     int oom_score_adj;
+    enum daemonctx_cgroup cgroup; /* --cgroup: AUTO by default */
+    const char *cgroup_parent;
     const char *runtime_dir; /* --runtime-dir */
     mode_t runtime_dir_mode;
     bool clear_env;  /* --clear-env */
@@ -111,6 +113,8 @@ struct launch {
     int lock_fd;    /* where PROGRAM inherits the pidfile lock, or -1 */
     int err_fd;     /* the invoker's stderr, for errors after the library redirected it; or -1 */
     int die_signal; /* the interruption to die of once cleaned up, or 0 */
+    int orphans_fd; /* the supervisor's SIGCHLD signalfd for adopted orphans, or -1 */
+    bool verbose;
     bool forks;
     const char *detach_reason;
     daemonctx_pidfile *pidfile;
@@ -159,6 +163,8 @@ int env_file_parse(const char *data, size_t len, env_file_assign fn, void *arg, 
 
 /* --dry-run: the service's lines of the plan. */
 void print_service_plan(const struct start_opts *o, const struct launch *l);
+/* --verbose: how the daemon's tree will be tracked. */
+void say_tree_tracking(const struct start_opts *o, const struct launch *l);
 
 /* resolve.c: checks done before forking, so failures are reported at once. */
 int resolve_identity(const struct start_opts *o, struct launch *l);
@@ -188,6 +194,13 @@ int prepare_program(void *arg, daemonctx_error *err);
 
 /* supervise.c */
 void supervise(const struct start_opts *o, struct launch *l) __attribute__((noreturn));
+
+/* orphans.c: the supervisor and the rest of PROGRAM's tree. After open():
+ * without a cgroup, the subreaper of PROGRAM's tree (l->orphans_fd: poll it,
+ * then orphans_reap); orphans_end once PROGRAM was reaped. */
+void orphans_prepare(struct launch *l);
+void orphans_reap(struct launch *l, pid_t program);
+void orphans_end(struct launch *l);
 
 /* syslog.c */
 int syslog_connect(void);

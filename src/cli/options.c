@@ -29,6 +29,7 @@ enum {
     OPT_CLEAR_ENV,
     OPT_RUNTIME_DIR,
     OPT_RUNTIME_DIR_MODE,
+    OPT_CGROUP,
     OPT_HELP
 };
 
@@ -62,6 +63,7 @@ static const struct option long_options[] = {
     {"clear-env", no_argument, NULL, OPT_CLEAR_ENV},
     {"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
     {"runtime-dir-mode", required_argument, NULL, OPT_RUNTIME_DIR_MODE},
+    {"cgroup", required_argument, NULL, OPT_CGROUP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -168,6 +170,7 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
     o->syslog_priority = LOG_DAEMON | LOG_NOTICE;
     o->ready_fd = -1;
     o->runtime_dir_mode = 0755;
+    o->cgroup = DAEMONCTX_CGROUP_AUTO;
     (void)sigemptyset(&o->ignore);
     /* --keep-fd can repeat at most once per argument. */
     o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
@@ -312,6 +315,18 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             if (optarg[0] != '/' || !optarg[1])
                 return bad_value(c, index, optarg, "an absolute directory other than /");
             o->runtime_dir = optarg;
+            break;
+        case OPT_CGROUP:
+            if (strcmp(optarg, "auto") == 0) {
+                o->cgroup = DAEMONCTX_CGROUP_AUTO;
+            } else if (strcmp(optarg, "none") == 0) {
+                o->cgroup = DAEMONCTX_CGROUP_NONE;
+            } else if (optarg[0] == '/') {
+                o->cgroup = DAEMONCTX_CGROUP_PARENT;
+                o->cgroup_parent = optarg;
+            } else {
+                return bad_value(c, index, optarg, "auto, none, or the absolute path of a parent cgroup");
+            }
             break;
         case OPT_RUNTIME_DIR_MODE:
             if (parse_octal_mode(optarg, &o->runtime_dir_mode) < 0)

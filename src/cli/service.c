@@ -1,6 +1,6 @@
 /* The options that make PROGRAM a service rather than a bare daemon:
  * resource limits, nice, oom_score_adj, its environment, its runtime
- * directory. They only
+ * directory, the cgroup that tracks its tree. They only
  * configure the library's context (which checks and applies them), so every
  * launch path that builds one from start_opts (start, run) gets them alike:
  * the library gives the environment to the daemon (the supervisor's environ,
@@ -162,11 +162,43 @@ int configure_service(const struct start_opts *o, struct launch *l)
         if (e < 0)
             r = refused(l, e);
     }
+    if (!r) {
+        int e = daemonctx_set_cgroup(l->ctx, o->cgroup, o->cgroup_parent);
+        if (e < 0)
+            r = refused(l, e);
+    }
     return r;
+}
+
+/* How the tree is tracked: "cgroup DIR (why)", or without one what is used
+ * instead. The library decides; the pidfile must be set on the context. */
+static const char *tree_tracking(const struct start_opts *o, const struct launch *l, char *buf, size_t size)
+{
+    char dir[4096];
+    const char *why;
+    int r = daemonctx_cgroup_decision(l->ctx, dir, sizeof dir, &why);
+    if (r == 1) {
+        struct stat st;
+        (void)snprintf(buf, size, "cgroup %s (%s%s)", dir, why, stat(dir, &st) == 0 ? ", exists: reused" : "");
+    } else {
+        (void)snprintf(buf, size, "process group, session and descendants%s (no cgroup: %s)",
+                       o->supervise ? ", the supervisor a subreaper of what PROGRAM orphans" : "",
+                       o->cgroup == DAEMONCTX_CGROUP_NONE ? "--cgroup=none" : r < 0 ? "refused" : why);
+    }
+    return buf;
+}
+
+void say_tree_tracking(const struct start_opts *o, const struct launch *l)
+{
+    char buf[4096 + 256];
+    if (o->verbose)
+        print_verbose(true, "tree: %s", tree_tracking(o, l, buf, sizeof buf));
 }
 
 void print_service_plan(const struct start_opts *o, const struct launch *l)
 {
+    char buf[4096 + 256];
+    (void)printf("tree: %s\n", tree_tracking(o, l, buf, sizeof buf));
     if (o->runtime_dir) {
         struct stat st;
         bool there = lstat(o->runtime_dir, &st) == 0;

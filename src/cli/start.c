@@ -335,6 +335,7 @@ static int daemonize(const struct start_opts *o, struct launch *l)
     extern char **environ;
     sigset_t interrupts;
     say_watch_method(o);
+    say_tree_tracking(o, l);
     if (block_interrupts(&interrupts) < 0) {
         print_error("cannot block the signals that interrupt a start: %s", strerror(errno));
         return EXIT_SYSTEM;
@@ -349,6 +350,8 @@ static int daemonize(const struct start_opts *o, struct launch *l)
     if (r == 0) /* the supervisor: the daemon, or this very process */
         supervise(o, l);
     pid_t pid = daemonctx_daemon_pid(l->ctx);
+    if (daemonctx_cgroup(l->ctx))
+        print_verbose(o->verbose, "daemon PID %d is in cgroup %s", (int)pid, daemonctx_cgroup(l->ctx));
     if (o->supervise)
         print_verbose(o->verbose, "daemon PID %d started: the supervisor; program '%s' is ready", (int)pid,
                       o->argv[0]);
@@ -392,9 +395,10 @@ int cmd_start(int argc, char **argv)
     struct launch l;
     memset(&l, 0, sizeof l);
     l.stdio_fd[0] = l.stdio_fd[1] = l.stdio_fd[2] = -1;
-    l.syslog_fd = l.lock_fd = l.err_fd = -1;
+    l.syslog_fd = l.lock_fd = l.err_fd = l.orphans_fd = -1;
 
     int r = parse_start_options(argc, argv, &o);
+    l.verbose = o.verbose;
     r = r == 0 ? start(&o, &l) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
     if (r != EXIT_OK)
         remove_created_outputs(&o, &l);

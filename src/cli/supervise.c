@@ -257,6 +257,7 @@ static void run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx
     dcx_watch_close(&s->watch);
     drain_logs(s);
     s->child = 0;
+    orphans_end(s->l);
     if (!s->announced) {
         daemonctx_error died;
         fail_with(s, err ? err : (dcx_fail_died(&died, s->o->argv[0], pid, si), &died));
@@ -355,6 +356,7 @@ static void prepare(struct supervisor *s)
     s->envp = s->source.kind == DCX_READY_NOTIFY ? dcx_environ_with(environ, s->source.env) : environ;
     if (!s->envp)
         fail(s, DAEMONCTX_STEP_READY, ENOMEM, "supervisor: out of memory");
+    orphans_prepare(s->l);
 }
 
 /* The one poll() of the loop; returns after handling what woke it. */
@@ -362,12 +364,12 @@ static void wait_once(struct supervisor *s)
 {
     /* Drained after readiness too: a chatty sender must not block. */
     bool source = s->child && s->source.fd >= 0;
-    struct pollfd p[5] = {
+    struct pollfd p[6] = {
         {.fd = s->sigfd, .events = POLLIN}, {.fd = s->watch.fd, .events = POLLIN},
         {.fd = source ? s->source.fd : -1, .events = POLLIN}, {.fd = s->out.fd, .events = POLLIN},
-        {.fd = s->err.fd, .events = POLLIN}};
+        {.fd = s->err.fd, .events = POLLIN}, {.fd = s->l->orphans_fd, .events = POLLIN}};
     long long wake = s->child ? s->ready_by : s->restart_at;
-    int k = poll(p, 5, dcx_remaining_ms(wake));
+    int k = poll(p, 6, dcx_remaining_ms(wake));
     if (k < 0 && errno != EINTR)
         fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: poll: %s", strerror(errno));
     if (k == 0 && s->child) {
@@ -396,6 +398,8 @@ static void wait_once(struct supervisor *s)
     }
     if (p[0].revents)
         forward_signals(s);
+    if (p[5].revents)
+        orphans_reap(s->l, s->child);
 }
 
 void supervise(const struct start_opts *o, struct launch *l)

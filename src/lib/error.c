@@ -102,6 +102,7 @@ static const char *const step_names[DAEMONCTX_STEP_COUNT] = {
     [DAEMONCTX_STEP_APPLICATION] = "application",
     [DAEMONCTX_STEP_LIMITS] = "limits",
     [DAEMONCTX_STEP_RUNTIME_DIR] = "runtime-dir",
+    [DAEMONCTX_STEP_CGROUP] = "cgroup",
 };
 
 const char *daemonctx_step_name(enum daemonctx_step step)

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "daemonctx.h"
@@ -62,6 +63,8 @@ struct daemonctx {
     size_t n_env;
     char *runtime_dir; /* normalized absolute path, or NULL */
     mode_t runtime_dir_mode;
+    enum daemonctx_cgroup cgroup_mode;
+    char *cgroup_parent; /* DAEMONCTX_CGROUP_PARENT's */
     enum daemonctx_ready_mode ready_mode;
     int ready_fd; /* N of DAEMONCTX_READY_FD */
     unsigned int timeout_ms;
@@ -70,6 +73,9 @@ struct daemonctx {
     /* state */
     bool is_open;
     pid_t daemon_pid;
+    char *cgroup_dir; /* the cgroup open() put the daemon in, or NULL */
+    int tree_fd;      /* in a daemon of open() tracking its tree: its cgroup
+                         directory, or /proc; -1 */
     int report_fd; /* daemon side of the report channel, -1 when closed */
     daemonctx_error last_error;
 };
@@ -82,6 +88,19 @@ struct dcx_rundir {
     char *top;  /* the first missing parent this start created, or NULL */
     dev_t dev;
     ino_t ino;
+};
+
+/* The daemon's cgroup (cgroup.c). */
+struct dcx_cgroup_plan {
+    char *dir;  /* its directory, or NULL: none */
+    bool made;  /* this start made it: a failed start removes it */
+    int procs;  /* its cgroup.procs, which the daemon writes itself into; -1 */
+    int home;   /* without a fork: the caller's own cgroup.procs, to go back; -1 */
+};
+struct dcx_cgroup_choice {
+    const char *why;
+    char parent[PATH_MAX];
+    char dir[PATH_MAX];
 };
 
 /* Everything open() prepares in the original process, so that the daemon side
@@ -105,6 +124,8 @@ struct dcx_plan {
     int interrupted_by; /* the signal that ended the original process's wait, or 0 */
     int proc_fd;    /* /proc, for the daemon's own oom_score_adj; -1 */
     struct dcx_rundir rundir;
+    struct dcx_cgroup_plan cgroup;
+    int tree_fd;    /* what becomes ctx->tree_fd in the daemon; -1 */
     const struct dcx_exec *exec; /* daemonctx_open_execve(): the daemon execs */
 };
 
@@ -166,6 +187,7 @@ void dcx_environment_free(daemonctx *ctx);
 int dcx_mark_set(int fd, const char *key, const char *value);
 int dcx_mark_get(int fd, const char *key, char *buf, size_t size);
 int dcx_mark_remove(int fd, const char *key);
+int dcx_mark_get_path(const char *path, const char *key, char *buf, size_t size);
 
 /* rundir.c: the runtime directory. */
 int dcx_check_rundir(const daemonctx *ctx, daemonctx_error *err);
@@ -181,7 +203,23 @@ void dcx_rundir_undo(const daemonctx *ctx, struct dcx_plan *plan);
 int dcx_remove_directory(const char *path, dev_t dev, ino_t ino, daemonctx_error *err);
 /* The runtime directory the pidfile open as FD is marked with: 1 (PATH, DEV,
  * INO filled), 0 none, -errno. */
-int dcx_rundir_marked(int fd, char *path, size_t size, dev_t *dev, ino_t *ino);
+int dcx_rundir_marked(const char *pidfile, char *path, size_t size, dev_t *dev, ino_t *ino);
+
+/* cgroup.c */
+int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonctx_error *err);
+int dcx_check_cgroup(const daemonctx *ctx, daemonctx_error *err);
+/* After the pidfile is locked: made (or found, marked for this pidfile). */
+int dcx_plan_cgroup(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* The daemon's first step (async-signal-safe). */
+int dcx_cgroup_enter(const struct dcx_plan *plan, daemonctx_error *err);
+/* A failed start: back to our own cgroup, and the one it made ended. */
+void dcx_cgroup_undo(struct dcx_plan *plan);
+/* FN(ARG, PID) for each process of the cgroup DIR and those below it. */
+int dcx_cgroup_each_process(const char *dir, void (*fn)(void *, pid_t), void *arg);
+int dcx_cgroup_fd_each_process(int dirfd, void (*fn)(void *, pid_t), void *arg);
+/* Whether the cgroup open as DIRFD bears the mark of PIDFILE: 1, 0, -errno. */
+int dcx_cgroup_marked(int dirfd, const char *pidfile);
+int dcx_cgroup_marked_path(const char *dir, const char *pidfile);
 
 /* privileges.c */
 /* Whether CAP (CAP_SYS_ADMIN...) is in our effective set. */

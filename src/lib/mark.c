@@ -53,3 +53,17 @@ int dcx_mark_remove(int fd, const char *key)
         return -errno;
     return 0;
 }
+
+/* The same by path (a symbolic link's own attributes, never its target's). */
+int dcx_mark_get_path(const char *path, const char *key, char *buf, size_t size)
+{
+    char name[64];
+    attr_name(key, name, sizeof name);
+    ssize_t n = lgetxattr(path, name, buf, size - 1);
+    if (n < 0)
+        return errno == ERANGE ? -ENAMETOOLONG : -errno;
+    buf[n] = '\0';
+    if (strlen(buf) != (size_t)n)
+        return -EINVAL;
+    return (int)n;
+}

@@ -380,11 +380,11 @@ void dcx_rundir_undo(const daemonctx *ctx, struct dcx_plan *plan)
     rd->made = rd->ours = false;
 }
 
-/* Stop's side: the directory the pidfile (open as FD) says its start made. */
-int dcx_rundir_marked(int fd, char *path, size_t size, dev_t *dev, ino_t *ino)
+/* Stop's side: the directory the pidfile says its start made. */
+int dcx_rundir_marked(const char *pidfile, char *path, size_t size, dev_t *dev, ino_t *ino)
 {
     char mark[PATH_MAX + 48];
-    int r = dcx_mark_get(fd, "runtime-dir", mark, sizeof mark);
+    int r = dcx_mark_get_path(pidfile, "runtime-dir", mark, sizeof mark);
     if (r < 0)
         return r == -ENODATA || r == -ENOTSUP ? 0 : r;
     char *end;
