@@ -679,4 +679,62 @@ TU_TEST(cli_start_dry_run_and_verbose_say_how_the_tree_is_tracked)
     }
 }
 
+/* Under systemd without Delegate=yes the unit's cgroup already tracks the
+ * tree: nothing is made there, the daemon stays in the invoker's cgroup,
+ * stop goes without. */
+TU_TEST(cli_start_under_systemd_without_delegation_makes_no_cgroup)
+{
+    const char *pf = tu_fmt("%s/d.pid", tu_tmpdir());
+    const char *dir = planned_cgroup(pf, NULL);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    tu_cmd_env(&c, "INVOCATION_ID=0123456789abcdef0123456789abcdef");
+    tu_cmd_arg(&c, "--dry-run");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_success(&r);
+    if (dir) /* (where no cgroup could be made anyway, another reason wins) */
+        TU_ASSERT_CONTAINS(r.out, "(no cgroup: under systemd without Delegate=yes: the unit's cgroup tracks the tree)");
+    cli_cmd(&c, "start");
+    tu_cmd_env(&c, "INVOCATION_ID=0123456789abcdef0123456789abcdef");
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "%s", prog_path());
+    pid_t pid = start_daemon(&c, pf, NULL);
+    TU_ASSERT_STR_EQ(cgroup_dir_of(pid), cgroup_dir_of(getpid()));
+    if (dir)
+        TU_ASSERT(!tu_path_exists(dir));
+    r = run("stop", pf, NULL, NULL);
+    expect_success(&r);
+    expect_gone(pid, "the daemon");
+}
+
+/* A log that cannot be created (as nobody, in root's directory): one line
+ * naming it, and nothing made: no runtime directory, no pidfile, no cgroup. */
+TU_TEST(cli_start_with_an_unwritable_log_directory_leaves_nothing)
+{
+    need_root();
+    const char *tmp = tu_tmpdir();
+    const char *home = tu_fmt("%s/nobody", tmp), *logs = tu_fmt("%s/logs", tmp);
+    TU_SYS(mkdir(home, 0755));
+    TU_SYS(chown(home, 65534, 65534));
+    TU_SYS(mkdir(logs, 0755));
+    const char *pf = tu_fmt("%s/run/d.pid", home);
+    tu_cmd c;
+    cli_cmd(&c, "start");
+    c.set_ids = true;
+    c.ruid = c.euid = 65534;
+    c.rgid = c.egid = 65534;
+    c.no_leak_check = true;
+    tu_cmd_arg(&c, "--pidfile=%s", pf);
+    tu_cmd_arg(&c, "--runtime-dir=%s/run", home);
+    tu_cmd_arg(&c, "--stdout=%s/out.log", logs);
+    tu_cmd_arg(&c, "%s", prog_path());
+    cli_result r = cli_run(&c);
+    expect_error(&r, 6, tu_fmt("%s/out.log", logs), strerror(EACCES), (char *)NULL);
+    TU_ASSERT(!tu_path_exists(tu_fmt("%s/run", home)));
+    TU_ASSERT(!tu_path_exists(tu_fmt("%s/out.log", logs)));
+    tu_assert_no_descendants();
+}
+
 TU_MAIN
