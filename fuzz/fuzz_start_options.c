@@ -7,7 +7,9 @@
  * --keep-fd values >= 0 and unique, --ready=fd:N with N >= 3, restart
  * delays ordered, --syslog and --restart only with --supervise, --limit
  * values ordered (SOFT <= HARD when both are given), --nice in -20..19,
- * --oom-score-adjust in -1000..1000, every --env a valid NAME=VALUE.
+ * --oom-score-adjust in -1000..1000, every --env a valid NAME=VALUE,
+ * --runtime-dir absolute and not "/", --cgroup's parent absolute (and given
+ * only with the PARENT mode), --runtime-dir-mode <= 0777.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if ((o.set_nice && (o.nice < -20 || o.nice > 19)) ||
             (o.set_oom_score_adj && (o.oom_score_adj < -1000 || o.oom_score_adj > 1000)))
+            abort();
+        if (o.runtime_dir && (o.runtime_dir[0] != '/' || !o.runtime_dir[1]))
+            abort();
+        if (o.runtime_dir_mode > 0777)
+            abort();
+        if ((o.cgroup == DAEMONCTX_CGROUP_PARENT) != (o.cgroup_parent != NULL) ||
+            (o.cgroup_parent && o.cgroup_parent[0] != '/'))
             abort();
         for (size_t i = 0; i < o.n_env; i++) {
             const char *eq = strchr(o.env[i].text, '=');

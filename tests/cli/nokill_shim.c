@@ -61,4 +61,6 @@ static void note(const char *path)
     }
 
 SHIM(openat)
+#ifndef openat64 /* musl: a macro for openat */
 SHIM(openat64)
+#endif

@@ -122,12 +122,16 @@ int main(int argc, char **argv)
     int r = daemonctx_open(ctx, &err);
     if (r < 0) {
         fprintf(stderr, "%s: %s\n", daemonctx_step_name(err.step), err.message);
+        daemonctx_free(ctx);
+        daemonctx_pidfile_free(pf);
         return 1;
     }
     if (r == 1) {
         const char *home = getenv("HOME");
         report("parent %d %d %s HOME%s%s\n", (int)getpid(), (int)daemonctx_daemon_pid(ctx),
                daemonctx_cgroup(ctx) ? daemonctx_cgroup(ctx) : "-", home ? "=" : "-unset", home ? home : "");
+        daemonctx_free(ctx);
+        daemonctx_pidfile_free(pf); /* abandoned by open(): removes nothing */
         return 0;
     }
     report("up %d\n", (int)getpid());
