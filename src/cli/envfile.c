@@ -62,7 +62,9 @@ int env_file_parse(const char *data, size_t len, env_file_assign fn, void *arg, 
     int r = 0;
     for (size_t i = 0; i <= len && r == 0; i++) {
         bool end = i == len;
-        char c = end ? '\n' : data[i];
+        char c = '\n';
+        if (!end)
+            c = data[i];
         if (!end && c == '\0') {
             r = fail(e, line, "a NUL byte");
             break;

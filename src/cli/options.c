@@ -275,7 +275,7 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
         case OPT_LIMIT: {
             int resource;
             struct start_limit lim;
-            if (parse_limit(optarg, &resource, &lim) < 0)
+            if (!optarg || parse_limit(optarg, &resource, &lim) < 0)
                 return bad_value(c, index, optarg,
                                  "RESOURCE=SOFT[:HARD] with a resource of prlimit(1) (as, core, cpu, data, fsize, "
                                  "locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, "
@@ -296,7 +296,7 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             o->oom_score_adj = (int)n;
             break;
         case OPT_ENV: {
-            const char *eq = strchr(optarg, '=');
+            const char *eq = optarg ? strchr(optarg, '=') : NULL;
             if (!eq || !dcx_env_name_valid(optarg, (size_t)(eq - optarg)))
                 return bad_value(c, index, optarg,
                                  "NAME=VALUE, NAME letters, digits and underscores, not starting with a digit");
@@ -304,7 +304,7 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             break;
         }
         case OPT_ENV_FILE:
-            if (!*optarg)
+            if (!optarg || !*optarg)
                 return bad_value(c, index, optarg, "a file");
             o->env[o->n_env++] = (struct env_option){.file = true, .text = optarg};
             break;
@@ -312,12 +312,14 @@ int parse_start_options(int argc, char **argv, struct start_opts *o)
             o->clear_env = true;
             break;
         case OPT_RUNTIME_DIR:
-            if (optarg[0] != '/' || !optarg[1])
+            if (!optarg || optarg[0] != '/' || !optarg[1])
                 return bad_value(c, index, optarg, "an absolute directory other than /");
             o->runtime_dir = optarg;
             break;
         case OPT_CGROUP:
-            if (strcmp(optarg, "auto") == 0) {
+            if (!optarg) {
+                return bad_value(c, index, "", "auto, none, or the absolute path of a parent cgroup");
+            } else if (strcmp(optarg, "auto") == 0) {
                 o->cgroup = DAEMONCTX_CGROUP_AUTO;
             } else if (strcmp(optarg, "none") == 0) {
                 o->cgroup = DAEMONCTX_CGROUP_NONE;

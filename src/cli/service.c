@@ -190,9 +190,10 @@ static const char *tree_tracking(const struct start_opts *o, const struct launch
 
 void say_tree_tracking(const struct start_opts *o, const struct launch *l)
 {
-    char buf[4096 + 256];
-    if (o->verbose)
+    if (o->verbose) {
+        char buf[4096 + 256];
         print_verbose(true, "tree: %s", tree_tracking(o, l, buf, sizeof buf));
+    }
 }
 
 void print_service_plan(const struct start_opts *o, const struct launch *l)

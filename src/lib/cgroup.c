@@ -281,7 +281,7 @@ int daemonctx_set_cgroup(daemonctx *ctx, enum daemonctx_cgroup mode, const char 
 int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonctx_error *err)
 {
     bool must = ctx->cgroup_mode == DAEMONCTX_CGROUP_PARENT;
-    char mnt[PATH_MAX], root[PATH_MAX], h[PATH_MAX], pidfile[PATH_MAX], name[NAME_MAX + 1];
+    char mnt[PATH_MAX] = "", root[PATH_MAX] = "", pidfile[PATH_MAX], name[NAME_MAX + 1];
     c->why = NULL;
     if (ctx->cgroup_mode == DAEMONCTX_CGROUP_NONE) {
         c->why = "no cgroup asked for";
@@ -308,6 +308,7 @@ int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonc
         else if (hierarchy_dir(mnt, root, p, c->parent, sizeof c->parent) < 0)
             return dcx_fail(err, STEP, ENOENT, "cgroup parent %s is outside the cgroup v2 hierarchy mounted on %s", p, mnt);
     } else {
+        char h[PATH_MAX] = "";
         if (dcx_cgroup_of(0, h, sizeof h) < 0) {
             c->why = "this process is in no cgroup v2 hierarchy";
             return 0;
@@ -440,9 +441,8 @@ static int await_event(int dirfd, const char *key, int value, long long deadline
 /* The same on an open cgroup.events. */
 static int await_value(int fd, const char *key, int value, long long deadline)
 {
-    int r;
     for (;;) {
-        r = event_value(fd, key);
+        int r = event_value(fd, key);
         if (r < 0 || r == value)
             return r < 0 ? r : 0;
         r = dcx_poll_one(fd, POLLPRI, deadline);
@@ -451,8 +451,8 @@ static int await_value(int fd, const char *key, int value, long long deadline)
     }
 }
 
-/* Calls FN(ARG, PID) for each PID in the cgroup (FD) and those below it. */
-static int each_process(int dirfd, void (*fn)(void *, pid_t), void *arg, int depth)
+/* FN(ARG, PID) for each PID in cgroup.procs of the cgroup FD. */
+static int procs_of(int dirfd, void (*fn)(void *, pid_t), void *arg)
 {
     int fd = open_in(dirfd, "cgroup.procs", O_RDONLY);
     if (fd < 0)
@@ -467,25 +467,43 @@ static int each_process(int dirfd, void (*fn)(void *, pid_t), void *arg, int dep
     while (fscanf(f, "%ld", &pid) == 1)
         fn(arg, (pid_t)pid);
     (void)fclose(f);
-    if (depth > 32)
+    return 0;
+}
+
+#define MAX_CGROUPS 4096
+
+/* The same for the cgroup DIRFD and every cgroup below it (breadth first,
+ * at most MAX_CGROUPS of them). */
+static int each_process(int top, void (*fn)(void *, pid_t), void *arg)
+{
+    int r = procs_of(top, fn, arg);
+    if (r < 0)
+        return r;
+    int *queue = malloc(MAX_CGROUPS * sizeof *queue), n = 0;
+    if (!queue)
         return 0;
-    int copy = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
-    if (!d) {
-        if (copy >= 0)
-            dcx_close(copy);
-        return 0;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            int sub = open_in(dirfd, e->d_name, O_RDONLY | O_DIRECTORY);
-            if (sub >= 0) {
-                (void)each_process(sub, fn, arg, depth + 1);
-                dcx_close(sub);
-            }
+    queue[n++] = fcntl(top, F_DUPFD_CLOEXEC, 0);
+    for (int i = 0; i < n; i++) {
+        int fd = queue[i];
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+            if (fd >= 0)
+                dcx_close(fd);
+            continue;
         }
-    closedir(d);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+                n < MAX_CGROUPS) {
+                int sub = open_in(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY);
+                if (sub < 0)
+                    continue;
+                (void)procs_of(sub, fn, arg);
+                queue[n++] = sub;
+            }
+        closedir(d); /* closes fd */
+    }
+    free(queue);
     return 0;
 }
 
@@ -494,14 +512,14 @@ int dcx_cgroup_each_process(const char *dir, void (*fn)(void *, pid_t), void *ar
     int fd = open_in(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return -errno;
-    int r = each_process(fd, fn, arg, 0);
+    int r = each_process(fd, fn, arg);
     dcx_close(fd);
     return r;
 }
 
 int dcx_cgroup_fd_each_process(int dirfd, void (*fn)(void *, pid_t), void *arg)
 {
-    return each_process(dirfd, fn, arg, 0);
+    return each_process(dirfd, fn, arg);
 }
 
 static void count_one(void *arg, pid_t pid)
@@ -518,19 +536,39 @@ static void kill_one(void *arg, pid_t pid)
 }
 
 /* rmdir NAME in DIRFD, the cgroups below it first. */
-/* rmdir DIR, the cgroups below it first (by path: cgroupfs is root's). */
-static int remove_cgroup(const char *dir, int depth)
+/* rmdir DIR, the cgroups below it first (by path: cgroupfs is root's):
+ * all of them listed breadth first, removed in the reverse order. */
+static int remove_cgroup(const char *dir)
 {
-    DIR *d = depth < 32 ? opendir(dir) : NULL;
-    struct dirent *e;
-    char sub[PATH_MAX];
-    while (d && (e = readdir(d)))
-        if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            (size_t)snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) < sizeof sub)
-            (void)remove_cgroup(sub, depth + 1);
-    if (d)
-        closedir(d);
-    return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
+    char **list = malloc(MAX_CGROUPS * sizeof *list);
+    int n = 0, r = 0;
+    if (!list || !(list[n++] = strdup(dir))) {
+        free(list);
+        return rmdir(dir) < 0 && errno != ENOENT ? -errno : 0;
+    }
+    for (int i = 0; i < n; i++) {
+        DIR *d = opendir(list[i]);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+                n < MAX_CGROUPS) {
+                size_t len = strlen(list[i]) + strlen(e->d_name) + 2;
+                char *sub = malloc(len);
+                if (!sub)
+                    continue;
+                (void)snprintf(sub, len, "%s/%s", list[i], e->d_name);
+                list[n++] = sub;
+            }
+        if (d)
+            closedir(d);
+    }
+    while (n-- > 0) {
+        if (rmdir(list[n]) < 0 && errno != ENOENT && n == 0)
+            r = -errno;
+        free(list[n]);
+    }
+    free(list);
+    return r;
 }
 
 static void collect(const char *parent);
@@ -559,7 +597,7 @@ int dcx_cgroup_end(const char *dir, long long deadline, daemonctx_error *err)
         int fd = open_in(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY);
         r = fd < 0 ? -errno : await_event(fd, "frozen", 1, deadline);
         if (fd >= 0) {
-            (void)each_process(fd, kill_one, NULL, 0);
+            (void)each_process(fd, kill_one, NULL);
             dcx_close(fd);
         }
         (void)write_in(AT_FDCWD, IN_DIR("cgroup.freeze"), "0");
@@ -576,7 +614,7 @@ int dcx_cgroup_end(const char *dir, long long deadline, daemonctx_error *err)
     if (r < 0)
         return dcx_fail(err, STEP, -r,
                         r == -ETIMEDOUT ? "processes of cgroup %s still run after SIGKILL" : "cgroup %s: %m", dir);
-    if ((r = remove_cgroup(dir, 0)) < 0)
+    if ((r = remove_cgroup(dir)) < 0)
         return dcx_fail(err, STEP, -r, "cannot remove cgroup %s: %m", dir);
     collect(parent); /* and those of daemons that ended without a stop, next to it */
     return 0;
@@ -675,7 +713,7 @@ int dcx_plan_cgroup(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
         /* Unmarked: a start killed between its mkdir and its mark leaves
          * one so, empty; that is taken over. One in use is someone else's. */
         int n = 0;
-        if (each_process(fd, count_one, &n, 0) < 0 || n > 0 || dcx_mark_set(fd, "pidfile", pidfile) < 0) {
+        if (each_process(fd, count_one, &n) < 0 || n > 0 || dcx_mark_set(fd, "pidfile", pidfile) < 0) {
             r = dcx_fail(err, STEP, EEXIST, "cgroup %s exists and is not one daemonctx made for pidfile %s", c->dir,
                          pidfile);
             goto out;
@@ -687,7 +725,7 @@ int dcx_plan_cgroup(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
     }
     if (!plan->fork) {
         /* The process itself becomes the daemon: a failure takes it back. */
-        char h[PATH_MAX], mnt[PATH_MAX], root[PATH_MAX], home[PATH_MAX];
+        char h[PATH_MAX] = "", mnt[PATH_MAX] = "", root[PATH_MAX] = "", home[PATH_MAX];
         if (dcx_cgroup_of(0, h, sizeof h) == 0 && dcx_cgroup_mount(mnt, sizeof mnt, root, sizeof root) == 0 &&
             hierarchy_dir(mnt, root, h, home, sizeof home) == 0) {
             int hfd = open_in(AT_FDCWD, home, O_RDONLY | O_DIRECTORY);

@@ -155,8 +155,10 @@ static int identity(uid_t uid, char *out[N_IDENTITY], daemonctx_error *err)
         size_t n = strlen(names[i]), v = values[i] ? strlen(values[i]) : 0;
         out[i] = malloc(n + 1 + v + 1);
         if (!out[i]) {
-            while (i-- > 0)
+            while (i-- > 0) {
                 free(out[i]);
+                out[i] = NULL;
+            }
             free(buf);
             return dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "cannot build the environment of uid %u: %m",
                             (unsigned)uid);

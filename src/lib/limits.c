@@ -206,7 +206,7 @@ static int check_nice(const daemonctx *ctx, daemonctx_error *err)
 
 static int check_oom_score_adj(const daemonctx *ctx, daemonctx_error *err)
 {
-    long long cur;
+    long long cur = 0;
     int r = read_number(AT_FDCWD, "/proc/self/oom_score_adj", &cur);
     if (r < 0)
         return dcx_fail(err, DAEMONCTX_STEP_LIMITS, -r, "cannot read /proc/self/oom_score_adj: %m");

@@ -68,7 +68,8 @@ fail:
 static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     struct passwd pw;
-    char *buf;
+    memset(&pw, 0, sizeof pw);
+    char *buf = NULL;
     int r = dcx_lookup_user(ctx->uid, &pw, &buf, err);
     if (r < 0)
         return r;
@@ -85,21 +86,22 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         r = 0;
         goto out;
     }
-    plan->user_name = strdup(pw.pw_name);
+    const char *name = pw.pw_name ? pw.pw_name : "";
+    plan->user_name = strdup(name);
     if (!plan->user_name) {
-        r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", pw.pw_name);
+        r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", name);
         goto out;
     }
     int n = 32;
     for (;;) {
         gid_t *list = realloc(plan->groups, (size_t)n * sizeof *list);
         if (!list) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", pw.pw_name);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", name);
             goto out;
         }
         plan->groups = list;
         int got = n;
-        if (getgrouplist(pw.pw_name, ctx->gid, list, &got) >= 0) {
+        if (getgrouplist(name, ctx->gid, list, &got) >= 0) {
             plan->n_groups = (size_t)got;
             break;
         }
@@ -108,7 +110,7 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         else
             n = got;
         if (n > 65536) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", pw.pw_name);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", name);
             goto out;
         }
     }

@@ -265,52 +265,59 @@ out:
 /* ------------------------------------------------------------- removing */
 
 /* Everything in FD (a directory owned by OWNER), descending only into
- * directories OWNER owns (root's: any). Failures leave things in place:
- * the directory is then not empty, which its removal says. */
-static void empty_directory(int fd, uid_t owner, int depth)
+ * directories OWNER owns (root's: any), 64 levels at most, depth first with
+ * a stack of open directories. Failures leave things in place: the
+ * directory is then not empty, which its removal says. */
+#define MAX_DEPTH 64
+static void empty_directory(int fd, uid_t owner)
 {
-    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0)
-        return;
-    DIR *d = fdopendir(copy);
-    if (!d) {
-        dcx_close(copy);
+    struct frame {
+        DIR *d;
+        char name[NAME_MAX + 1]; /* in the frame below */
+    } *stack = malloc(MAX_DEPTH * sizeof *stack);
+    int copy = stack ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (copy < 0 || !(stack[0].d = fdopendir(copy))) {
+        if (copy >= 0)
+            dcx_close(copy);
+        free(stack);
         return;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        struct dirent *e;
-        bool removed_all = true;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            struct stat st;
-            if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                continue;
-            if (S_ISDIR(st.st_mode)) {
-                if (depth >= 64 || (owner != 0 && st.st_uid != owner)) {
-                    removed_all = false;
-                    continue;
-                }
-                int sub = open_at(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-                struct stat now;
-                if (sub < 0 || fstat(sub, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
-                    if (sub >= 0)
-                        dcx_close(sub);
-                    removed_all = false;
-                    continue;
-                }
-                empty_directory(sub, owner, depth + 1);
-                dcx_close(sub);
-                removed_all &= unlinkat(fd, e->d_name, AT_REMOVEDIR) == 0;
-            } else {
-                removed_all &= unlinkat(fd, e->d_name, 0) == 0;
-            }
+    int depth = 1;
+    while (depth > 0) {
+        struct frame *top = &stack[depth - 1];
+        int dfd = dirfd(top->d);
+        struct dirent *e = readdir(top->d);
+        if (!e) { /* done with it: closed, and removed from the one below */
+            closedir(top->d);
+            if (--depth > 0)
+                (void)unlinkat(dirfd(stack[depth - 1].d), top->name, AT_REMOVEDIR);
+            continue;
         }
-        if (removed_all)
-            break;
-        rewinddir(d);
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (!S_ISDIR(st.st_mode)) {
+            (void)unlinkat(dfd, e->d_name, 0);
+            continue;
+        }
+        if (depth >= MAX_DEPTH || (owner != 0 && st.st_uid != owner) || strlen(e->d_name) > NAME_MAX)
+            continue;
+        int sub = open_at(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        struct stat now;
+        DIR *sd = NULL;
+        if (sub < 0 || fstat(sub, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino ||
+            !(sd = fdopendir(sub))) {
+            if (sub >= 0)
+                dcx_close(sub);
+            continue;
+        }
+        stack[depth].d = sd;
+        strcpy(stack[depth].name, e->d_name);
+        depth++;
     }
-    closedir(d);
+    free(stack);
 }
 
 static int open_no_symlinks(const char *path)
@@ -350,7 +357,7 @@ int dcx_remove_directory(const char *path, dev_t dev, ino_t ino, daemonctx_error
     } else if (st.st_dev != dev || st.st_ino != ino) {
         r = dcx_fail(err, STEP, ESTALE, "runtime directory %s is no longer the one start made: left alone", path);
     } else {
-        empty_directory(fd, st.st_uid, 0);
+        empty_directory(fd, st.st_uid);
         if (unlinkat(pfd, name, AT_REMOVEDIR) < 0)
             r = errno == ENOTEMPTY || errno == EEXIST
                     ? dcx_fail(err, STEP, errno, "runtime directory %s is not empty: it holds what its owner could not remove", path)

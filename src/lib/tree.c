@@ -300,7 +300,7 @@ static bool try_cgroup(daemonctx_tree *t, const char *dir)
  * cgroup, where a start from here would have made it. */
 static void find_cgroup(daemonctx_tree *t, const char *pidfile)
 {
-    char dir[PATH_MAX], h[PATH_MAX], mnt[PATH_MAX], root[PATH_MAX], name[NAME_MAX + 1];
+    char dir[PATH_MAX], h[PATH_MAX] = "", mnt[PATH_MAX] = "", root[PATH_MAX] = "", name[NAME_MAX + 1];
     if (dcx_mark_get_path(pidfile, "cgroup", dir, sizeof dir) > 0 && try_cgroup(t, dir))
         return;
     if (dcx_cgroup_mount(mnt, sizeof mnt, root, sizeof root) < 0 || dcx_cgroup_name(t->pidfile, name, sizeof name) < 0)
@@ -545,8 +545,8 @@ static int others(daemonctx *ctx, struct collect *c)
                                   : dcx_cgroup_each_process(ctx->cgroup_dir, list_other, c);
         return r;
     }
-    struct pinfo *all;
-    size_t n;
+    struct pinfo *all = NULL;
+    size_t n = 0;
     int r = scan_at(ctx->tree_fd, &all, &n);
     if (r < 0)
         return r;
