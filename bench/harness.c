@@ -56,6 +56,8 @@ extern char **environ;
 #define MAX_TRIALS 5
 #define STOP_SAMPLES 30
 #define NPHASE 7
+#define TREE_SAMPLES 10
+#define TREE_SIZE 1000
 #define PHASE_SAMPLES 100
 
 /* ------------------------------------------------------------- utilities */
@@ -185,6 +187,15 @@ typedef struct {
 } stopres_t;
 
 typedef struct {
+    int n, fails;
+    float ms[TREE_SAMPLES];
+    bool ran;
+    int procs; /* processes in the tree (the warm-up sample's count) */
+    char how[160];
+    char fail[240];
+} treeres_t;
+
+typedef struct {
     int trials;
     int daemons[MAX_TRIALS], exit0[MAX_TRIALS], clear_err[MAX_TRIALS], silent_err[MAX_TRIALS];
     int pid_ok[MAX_TRIALS], strays[MAX_TRIALS];
@@ -215,6 +226,7 @@ typedef struct {
     double scen_secs[MAX_SCEN];
     cell_t cell[MAX_SCEN][MAX_ROWS];
     stopres_t stop[2];
+    treeres_t tree[2];
     concres_t conc[MAX_ROWS];
     idleres_t idle[2];
     rlim_t start_max;
@@ -279,7 +291,7 @@ static struct {
     pid_t sid;
     double budget;
     int min_n, max_n;
-    bool quick, extras;
+    bool quick, extras, tree_only;
     int observe;
     int debug;
     const char *only; /* comma-separated row keys */
@@ -1278,6 +1290,132 @@ static void stop_test(int si)
     }
 }
 
+/* ------------------------------------------------------ a 1,000-process tree */
+
+static char *path_in(const char *dir, const char *name);
+
+/* Spawn ARGV and wait for it, the terminal drained meanwhile: its wait
+ * status, or -1 after 120 s (then killed). *MS: from spawn to exit. */
+static int run_command(const char *const *argv, double *ms)
+{
+    double t0 = now();
+    pid_t pid = spawn(make_argv(NULL, argv), make_env(false, false), -1);
+    if (pid < 0)
+        return -1;
+    int fd = pidfd_open_(pid), status = -1;
+    while (now() - t0 < 120) {
+        struct pollfd fds[2] = {{fd, POLLIN, 0}, {H.ptm, POLLIN, 0}};
+        if (poll(fds, 2, 100) > 0 && fds[1].revents)
+            drain_pty();
+        if (fds[0].revents) {
+            if (ms)
+                *ms = (now() - t0) * 1e3;
+            waitpid(pid, &status, 0);
+            break;
+        }
+    }
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    close(fd);
+    return status;
+}
+
+/* ROOT and its descendants (/proc/PID/task/PID/children, breadth first). */
+static int tree_of(pid_t root, pid_t *out, int max)
+{
+    static char buf[1 << 16];
+    int n = 0;
+    out[n++] = root;
+    for (int i = 0; i < n && n < max; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)out[i], (int)out[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        size_t len = 0; /* a seq_file: a page per read */
+        for (ssize_t k; len + 1 < sizeof buf && (k = read(fd, buf + len, sizeof buf - 1 - len)) > 0;)
+            len += (size_t)k;
+        close(fd);
+        buf[len] = '\0';
+        for (char *p = buf; *p && n < max;) {
+            while (*p == ' ')
+                p++;
+            if (!*p)
+                break;
+            out[n++] = (pid_t)strtol(p, &p, 10);
+        }
+    }
+    return n;
+}
+
+/* `daemonctx stop` of a daemon with TREE_SIZE processes (half of them in
+ * sessions of their own), through its cgroup and without one (--cgroup=none:
+ * the snapshot of its descendants), alternating sample by sample. */
+static void tree_test(int si)
+{
+    (void)si;
+    char *prog = path_in(H.bin, "tree");
+    int i = find_impl("dcx-cli");
+    static pid_t pids[TREE_SIZE + 64];
+    char size[16];
+    snprintf(size, sizeof size, "%d", TREE_SIZE);
+    for (int k = 0; k < 2; k++) {
+        S->tree[k].ran = true;
+        if (i < 0 || !S->avail[i])
+            snprintf(S->tree[k].fail, sizeof S->tree[k].fail, "%s", i < 0 ? "not configured" : S->why[i]);
+        else if (access(prog, X_OK) < 0)
+            snprintf(S->tree[k].fail, sizeof S->tree[k].fail, "%s not built", prog);
+    }
+    if (S->tree[0].fail[0])
+        return;
+    for (int s = 0; s < TREE_SAMPLES + 1; s++)
+        for (int k = 0; k < 2; k++) {
+            treeres_t *tr = &S->tree[k];
+            if (tr->fails >= 3)
+                continue;
+            const char *start[] = {H.cli, "start", "-p", "@PF", "--ready=fd:3", "--timeout=100",
+                                   k == 0 ? "--cgroup=auto" : "--cgroup=none", "--", prog, size, "3", NULL};
+            int st = run_command(start, NULL);
+            pid_t d = read_pidfile();
+            int n = d > 0 ? tree_of(d, pids, TREE_SIZE + 64) : 0;
+            if (st != 0 || n != TREE_SIZE) {
+                tr->fails++;
+                snprintf(tr->fail, sizeof tr->fail, "start: status %d, %d processes%s%s", st, n,
+                         H.tail_len ? "; said: " : "", H.tail);
+                kill_children(0);
+                clean_rundir();
+                continue;
+            }
+            if (s == 0) {
+                char cg[256] = "";
+                snprintf(cg, sizeof cg, "/proc/%d/cgroup", (int)d);
+                char buf[512];
+                const char *line = read_file(cg, buf, sizeof buf) > 0 ? strstr(buf, "0::") : NULL;
+                snprintf(tr->how, sizeof tr->how, "%s",
+                         k == 1 ? "descendants, process group, session" : line && strstr(line, "daemonctx-") ? "cgroup" : "no cgroup could be made here");
+                tr->procs = n;
+            }
+            double ms = 0;
+            const char *stop[] = {H.cli, "stop", "-p", "@PF", NULL};
+            st = run_command(stop, &ms);
+            int left = 0;
+            for (int j = 0; j < n; j++)
+                left += alive(pids[j]);
+            kill_children(0);
+            clean_rundir();
+            if (st != 0 || left) {
+                tr->fails++;
+                snprintf(tr->fail, sizeof tr->fail, "stop: status %d, %d processes left%s%s", st, left,
+                         H.tail_len ? "; said: " : "", H.tail);
+                continue;
+            }
+            if (s > 0) /* the first is a warm-up */
+                tr->ms[tr->n++] = (float)ms;
+        }
+}
+
 /* ------------------------------------------------------ 50 starters */
 
 static int count_daemons(const impl_t *im, pid_t in_pidfile, bool *pid_ok, int *strays)
@@ -1670,6 +1808,32 @@ static void report_python(void)
         out("- daemonctx daemon (python-daemon API), 1,048,576 vs 1024: %+.1f%%\n", (m2 / m0 - 1) * 100);
 }
 
+static void report_tree(void)
+{
+    if (S->tree[0].ran) {
+        out("## Stopping a tree of %d processes\n\n", TREE_SIZE);
+        out("`daemonctx start --ready=fd:3 --cgroup=auto|none -- tree %d 3`: PROGRAM forks %d children, every other "
+            "one in a session of its own, and is ready once all run; then `daemonctx stop -p PIDFILE`, timed from "
+            "its spawn to its exit, after which none of the %d may be alive. The two rows alternate sample by "
+            "sample.\n\n",
+            TREE_SIZE, TREE_SIZE - 1, TREE_SIZE);
+        out("| the tree is found by | stop median ms | p90 ms | n |\n|---|---:|---:|---:|\n");
+        for (int k = 0; k < 2; k++) {
+            treeres_t *tr = &S->tree[k];
+            const char *label = k == 0 ? "its cgroup (cgroup.kill)" : "--cgroup=none: snapshot, SIGSTOP then SIGKILL";
+            if (!tr->n) {
+                out("| %s | — | — | 0 (%s) |\n", label, tr->fail[0] ? tr->fail : "not run");
+                continue;
+            }
+            double m, p;
+            stats(tr->ms, tr->n, &m, &p);
+            out("| %s (%s) | %.1f | %.1f | %d%s%s |\n", label, tr->how, m, p, tr->n, tr->fails ? " (failures: " : "",
+                tr->fails ? tr->fail : "");
+        }
+        out("\n");
+    }
+}
+
 static void report(double load0, double total_secs)
 {
     char v1[64], v2[64], v3[64], v4[64], v5[64], v6[64];
@@ -2041,6 +2205,8 @@ static void report(double load0, double total_secs)
     }
     out("\n");
 
+    report_tree();
+
     /* concurrency */
     out("## %d concurrent starters on one pidfile\n\n", NCONC);
     out("%d start commands released at once (a gate pipe) on the same pidfile, RLIMIT_NOFILE 1024; then, once "
@@ -2207,6 +2373,8 @@ int main(int argc, char **argv)
             H.quick = true;
         else if (!strcmp(a, "--no-extras"))
             H.extras = false;
+        else if (!strcmp(a, "--tree-only"))
+            H.tree_only = true;
         else if (!strcmp(a, "--observe") && v) {
             const char *m = argv[++i];
             H.observe = !strcmp(m, "block") ? OBS_BLOCK : !strcmp(m, "spin") ? OBS_SPIN : OBS_IDLE;
@@ -2375,6 +2543,17 @@ int main(int argc, char **argv)
     double load[1] = {0};
     getloadavg(load, 1);
     double t_all = now();
+    if (H.tree_only) {
+        fprintf(stderr, "harness: stopping a %d-process tree\n", TREE_SIZE);
+        in_scenario(0, tree_test);
+        rep[nrep++] = stdout;
+        report_tree();
+        clean_rundir();
+        rmdir(H.rundir);
+        unlink(H.countfile);
+        unlink(H.phasefile);
+        return 0;
+    }
 
     fprintf(stderr, "harness: calibration (which tools read RLIMIT_NOFILE)\n");
     in_scenario(1, calibrate);
@@ -2385,6 +2564,8 @@ int main(int argc, char **argv)
     if (H.extras) {
         fprintf(stderr, "harness: stop latency\n");
         in_scenario(0, stop_test);
+        fprintf(stderr, "harness: stopping a %d-process tree\n", TREE_SIZE);
+        in_scenario(0, tree_test);
         fprintf(stderr, "harness: %d concurrent starters\n", NCONC);
         in_scenario(0, conc_test);
         fprintf(stderr, "harness: idle supervisor\n");

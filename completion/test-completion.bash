@@ -122,7 +122,7 @@ start_options)
     expect "daemonctx start --pid" --pidfile=
     expect_has "daemonctx start --" --pidfile= --chdir= --chroot= --umask= --user= --group= --allow-core \
         --detach= --keep-fd= --stdin= --stdout= --stderr= --syslog --supervise --restart --ready= --timeout= \
-        --dry-run --verbose --help
+        --dry-run --verbose --help --limit= --nice= --oom-score-adjust= --env= --env-file= --clear-env --runtime-dir= --runtime-dir-mode= --cgroup=
     expect_not "daemonctx start --" --json --signal=
     ;;
 run_reopen_options)
@@ -160,13 +160,18 @@ files)
     expect "daemonctx status -p $tmp/a" "$tmp/a.pid"
     expect "daemonctx stop --pidfile=$tmp/a" "$tmp/a.pid"
     expect "daemonctx start --stdout=$tmp/sf" "$tmp/sfile"
+    expect "daemonctx start --env-file=$tmp/sf" "$tmp/sfile"
     # directories only for --chdir and --chroot
     expect "daemonctx start --chdir=$tmp/s" "$tmp/sdir" "$tmp/sub"
+    expect "daemonctx start --runtime-dir=$tmp/s" "$tmp/sdir" "$tmp/sub"
     expect "daemonctx start -r $tmp/s" "$tmp/sdir" "$tmp/sub"
     ;;
 values)
     expect "daemonctx start --detach=" auto no yes
     expect "daemonctx start --ready=" exec fd: notify
+    expect "daemonctx start --limit=no" nofile=
+    expect "daemonctx start --cgroup=" auto none
+    expect "daemonctx start --limit=n" nice= nofile= nproc=
     expect "daemonctx start --syslog=dae" daemon.
     expect "daemonctx start --syslog=daemon.no" daemon.notice
     expect "daemonctx start --umask=0" 022 027 077 002 007

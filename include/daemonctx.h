@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -70,6 +71,9 @@ enum daemonctx_step {
     DAEMONCTX_STEP_INTERRUPTED,   /* "interrupted": by a signal while waiting */
     DAEMONCTX_STEP_APPLICATION,   /* "application": the caller's own, from
                                      daemonctx_report_error() or a hook */
+    DAEMONCTX_STEP_LIMITS,        /* "limits": resource limits, nice, oom_score_adj */
+    DAEMONCTX_STEP_RUNTIME_DIR,   /* "runtime-dir": the runtime directory */
+    DAEMONCTX_STEP_CGROUP,        /* "cgroup": the daemon's cgroup */
     DAEMONCTX_STEP_COUNT          /* not a step: one more than the last */
 };
 
@@ -247,8 +251,101 @@ DAEMONCTX_API int daemonctx_set_timeout_ms(daemonctx *ctx, unsigned int ms);
  * ends. */
 DAEMONCTX_API int daemonctx_set_parent_returns(daemonctx *ctx, bool returns);
 
+/*
+ * Resources (not in PEP 3143). Applied in the daemon before the privilege
+ * drop, in this order: resource limits, nice, oom_score_adj. What the
+ * process may not do is refused before anything forks (daemonctx_check(),
+ * open()), naming the resource: a hard limit raised above the current one
+ * without CAP_SYS_RESOURCE (RLIMIT_NOFILE never above fs.nr_open), a nice
+ * value below the current one without CAP_SYS_NICE (unless RLIMIT_NICE
+ * allows it), an oom_score_adj below the current one without
+ * CAP_SYS_RESOURCE.
+ */
+/* RESOURCE (RLIMIT_NOFILE...) to SOFT and HARD (RLIM_INFINITY: unlimited);
+ * SOFT <= HARD. An RLIMIT_CORE set here replaces prevent_core. */
+DAEMONCTX_API int daemonctx_set_rlimit(daemonctx *ctx, int resource, rlim_t soft, rlim_t hard);
+/* The nice value, -20 to 19. */
+DAEMONCTX_API int daemonctx_set_nice(daemonctx *ctx, int nice);
+/* /proc/PID/oom_score_adj, -1000 to 1000. */
+DAEMONCTX_API int daemonctx_set_oom_score_adj(daemonctx *ctx, int adj);
+
+/*
+ * The daemon's environment (not in PEP 3143): its environ after
+ * daemonctx_open(), the program's with daemonctx_open_execve() (then built
+ * on its ENVP instead of environ). Built before forking, in this order, each
+ * layer overriding the ones before: the caller's environment (or none,
+ * daemonctx_clear_environment), the identity variables, PATH (from an empty
+ * environment: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin),
+ * the daemonctx_setenv() assignments, NOTIFY_SOCKET (DAEMONCTX_READY_SD_NOTIFY).
+ */
+/* NAME=VALUE, or with VALUE NULL, no NAME at all. NAME is letters, digits
+ * and underscores, not starting with a digit; the same NAME again replaces
+ * the earlier assignment. */
+DAEMONCTX_API int daemonctx_setenv(daemonctx *ctx, const char *name, const char *value);
+/* Start from an empty environment instead of the caller's. */
+DAEMONCTX_API int daemonctx_clear_environment(daemonctx *ctx, bool clear);
+/* HOME, USER, LOGNAME and SHELL from the passwd entry of the daemon's uid
+ * (looked up before any chroot), as login(1), su(1) and systemd's User= set
+ * them; a uid without an entry gets none of the four (not the caller's). */
+DAEMONCTX_API int daemonctx_set_identity_environment(daemonctx *ctx, bool set);
+
+/*
+ * The runtime directory (not in PEP 3143; systemd's RuntimeDirectory=):
+ * PATH (absolute), made before forking if missing, with its missing parents
+ * (0755), owned by the daemon's uid and gid, with MODE whatever the umask;
+ * the pidfile may live in it. A failed open() that made it removes it (and
+ * the parents it made). An existing directory is used as it is, unless a
+ * start of the same pidfile made it (it is then adopted: owner and mode set
+ * again). With a pidfile, a directory made (or adopted) is marked, in
+ * extended attributes of the pidfile and of the directory, for
+ * daemonctx_tree_remove_runtime_directory(). Refused: an existing path that
+ * is not a directory, or a symbolic link. NULL: none.
+ */
+DAEMONCTX_API int daemonctx_set_runtime_directory(daemonctx *ctx, const char *path, mode_t mode);
+/* The runtime directory's owner when it is not the daemon's uid and gid: a
+ * supervisor that keeps its identity gives the directory to its program's. */
+DAEMONCTX_API int daemonctx_set_runtime_directory_owner(daemonctx *ctx, uid_t uid, gid_t gid);
+
+/*
+ * The daemon's cgroup (not in PEP 3143; cgroup v2): what tracks its whole
+ * process tree, including what leaves its session or is orphaned, for
+ * daemonctx_tree_kill(). Made before forking, after the pidfile is locked,
+ * under the cgroup v2 mount found in /proc/self/mountinfo, named after the
+ * pidfile ("daemonctx-" + its path escaped as systemd-escape --path does)
+ * and marked as made for it (an extended attribute: trusted.daemonctx.pidfile
+ * for root); the daemon enters it as its first step. A failed start that
+ * made it ends and removes it. No controller is enabled. Needs a pidfile.
+ */
+enum daemonctx_cgroup {
+    DAEMONCTX_CGROUP_NONE = 0,  /* no cgroup (the default) */
+    DAEMONCTX_CGROUP_AUTO = 1,  /* under the caller's cgroup, where one can be
+                                   made: not without a pidfile, a cgroup v2
+                                   mount or write access, nor under systemd
+                                   without Delegate=yes (the unit's cgroup
+                                   tracks the tree); none otherwise */
+    DAEMONCTX_CGROUP_PARENT = 2 /* under PARENT (a path in the cgroup v2
+                                   hierarchy, "/daemons", or a directory under
+                                   its mount); an error where it cannot be */
+};
+DAEMONCTX_API int daemonctx_set_cgroup(daemonctx *ctx, enum daemonctx_cgroup mode, const char *parent);
+/* Whether open() would put the daemon in a cgroup: 1 (PATH receives its
+ * directory), 0 none, -errno refused (daemonctx_check() says why); *reason
+ * (if not NULL) receives a static sentence saying why. */
+DAEMONCTX_API int daemonctx_cgroup_decision(const daemonctx *ctx, char *path, size_t size, const char **reason);
+/* After a successful open(), in either process: the cgroup's directory, or
+ * NULL when the daemon has none. */
+DAEMONCTX_API const char *daemonctx_cgroup(const daemonctx *ctx);
+
 /* The last setter failure (errnum 0 when none). */
 DAEMONCTX_API const daemonctx_error *daemonctx_last_error(const daemonctx *ctx);
+
+/* What open() checks before forking, without changing anything: the
+ * resources against the caller's privileges, the runtime directory (an
+ * existing path that is not a directory, a missing one that cannot be
+ * made), the cgroup parent (DAEMONCTX_CGROUP_PARENT: a cgroup v2 directory
+ * the caller may write). 0, or -errno with ERR naming the culprit. For a
+ * dry run. */
+DAEMONCTX_API int daemonctx_check(const daemonctx *ctx, daemonctx_error *err);
 
 /* The working directory with the PEP 3143 chroot rule applied: with a chroot
  * directory set, a working directory not under it (compared component by
@@ -337,6 +434,54 @@ DAEMONCTX_API int daemonctx_open_execve(daemonctx *ctx, const char *path, char *
  * it) and die of SIGNO with its default action, so the exit status reports the
  * signal. Async-signal-safe. */
 DAEMONCTX_API DAEMONCTX_NORETURN void daemonctx_terminate(daemonctx *ctx, int signo);
+
+/* ------------------------------------------------------------ the tree */
+
+/*
+ * A daemon's process tree, for stopping it and telling its state, found
+ * from its pidfile and PID (0 when it is gone): the cgroup
+ * (daemonctx_set_cgroup) named in the pidfile's mark, or the one the PID is
+ * in, or the one a start from this process's cgroup would have made; used
+ * only if its name is the pidfile's and it bears the pidfile's mark. Without
+ * one: PID's descendants (taken now: open the tree before signalling the
+ * daemon), its process group and its session when they are its own (not the
+ * caller's, not led by a process outside the tree), and what descends from
+ * them. Also the runtime directory the pidfile's mark names
+ * (daemonctx_set_runtime_directory). NULL with errno (and ERR) on failure.
+ */
+typedef struct daemonctx_tree daemonctx_tree;
+DAEMONCTX_API daemonctx_tree *daemonctx_tree_open(const char *pidfile, pid_t pid, daemonctx_error *err);
+/* The cgroup's directory, or NULL when the tree has none. */
+DAEMONCTX_API const char *daemonctx_tree_cgroup(const daemonctx_tree *tree);
+/* The runtime directory a start of this pidfile made, or NULL. */
+DAEMONCTX_API const char *daemonctx_tree_runtime_directory(const daemonctx_tree *tree);
+/* The PIDs of the tree's live processes, the first N into PIDS; returns how
+ * many there are (more than N: PIDS is short), or -errno. */
+DAEMONCTX_API int daemonctx_tree_pids(daemonctx_tree *tree, pid_t *pids, size_t n, daemonctx_error *err);
+/* End every process of the tree with SIGKILL: the cgroup's through
+ * cgroup.kill (or freezing it, before Linux 5.14), then wait up to
+ * TIMEOUT_MS (0: 5000) for it to empty and remove it (and, next to it, the
+ * empty cgroups of daemons whose pidfile is gone); without a cgroup, stop
+ * each process (SIGSTOP) until none is new, then kill them and wait. A
+ * cgroup whose mark cannot be read (-EPERM) is left alone. Not from inside
+ * the tree (see daemonctx_end_others). 0 once nothing of the tree runs, or
+ * -errno (-ETIMEDOUT: still running). */
+DAEMONCTX_API int daemonctx_tree_kill(daemonctx_tree *tree, unsigned timeout_ms, daemonctx_error *err);
+/* Remove the runtime directory, if it is still the one its start made: its
+ * contents with the rights of its owner (a directory in it that belongs to
+ * another user stays, and so does the runtime directory, with -ENOTEMPTY).
+ * 0 also when there is none or it is gone. */
+DAEMONCTX_API int daemonctx_tree_remove_runtime_directory(daemonctx_tree *tree, daemonctx_error *err);
+DAEMONCTX_API void daemonctx_tree_free(daemonctx_tree *tree);
+
+/* In a daemon of daemonctx_open() with a cgroup mode other than NONE (a
+ * supervisor whose program ended): end every other process of its tree,
+ * the rest of its cgroup or, without one, its descendants (a child
+ * subreaper has the orphans of its tree among them), with SIGKILL, and
+ * wait up to TIMEOUT_MS (0: 5000) for them; every child of the caller that
+ * has ended is reaped, so call it once the statuses that matter were
+ * collected. Works from inside a chroot. 0, or -errno (-ETIMEDOUT). */
+DAEMONCTX_API int daemonctx_end_others(daemonctx *ctx, unsigned timeout_ms, daemonctx_error *err);
 
 /* Library version, "MAJOR.MINOR.PATCH". */
 DAEMONCTX_API const char *daemonctx_version(void);

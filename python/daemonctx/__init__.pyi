@@ -38,6 +38,9 @@ class Step(enum.IntEnum):
     TIMEOUT: int
     INTERRUPTED: int
     APPLICATION: int
+    LIMITS: int
+    RUNTIME_DIR: int
+    CGROUP: int
     @property
     def label(self) -> str: ...
 

@@ -47,6 +47,18 @@ enum {
 
 enum ready_kind { READY_EXEC, READY_FD, READY_NOTIFY };
 
+/* --env NAME=VALUE or --env-file FILE, in the order given. */
+struct env_option {
+    bool file;
+    const char *text;
+};
+
+/* --limit RESOURCE=SOFT[:HARD]: a value not given keeps the current one. */
+struct start_limit {
+    bool set, soft_set, hard_set;
+    rlim_t soft, hard;
+};
+
 struct start_opts {
     const char *pidfile;
     const char *chdir;
@@ -76,6 +88,18 @@ struct start_opts {
     unsigned grace_ms;  /* run --grace: leftovers get SIGTERM, then SIGKILL */
     bool log_timestamps;
     sigset_t ignore; /* --ignore-signal */
+    struct start_limit limits[RLIMIT_NLIMITS]; /* --limit */
+    bool set_nice;   /* --nice */
+    int nice;
+    bool set_oom_score_adj; /* --oom-score-adjust */
+    int oom_score_adj;
+    enum daemonctx_cgroup cgroup; /* --cgroup: AUTO by default */
+    const char *cgroup_parent;
+    const char *runtime_dir; /* --runtime-dir */
+    mode_t runtime_dir_mode;
+    bool clear_env;  /* --clear-env */
+    struct env_option *env; /* --env, --env-file */
+    size_t n_env;
     char **argv;     /* PROGRAM ARG... */
 };
 
@@ -121,9 +145,31 @@ int parse_seconds(const char *s, unsigned *ms);
 int parse_octal_mode(const char *s, mode_t *out);
 int parse_signal(const char *s, int *signo);
 int parse_syslog(const char *s, int *priority);
+int parse_limit(const char *s, int *resource, struct start_limit *lim);
 
 /* options.c */
 int parse_start_options(int argc, char **argv, struct start_opts *o, bool run);
+/* What parse_start_options() allocated (O itself is the caller's). */
+void free_start_options(struct start_opts *o);
+
+/* service.c: the options that make PROGRAM a service (limits, nice,
+ * oom_score_adj...), set on the library's context for any launch path
+ * (start, run). 0, or the exit code after printing why. */
+int configure_service(const struct start_opts *o, struct launch *l);
+/* envfile.c: systemd's EnvironmentFile= syntax. FN gets each assignment
+ * (with the line it starts on); a negative return stops the parse with it.
+ * 0, or -1 with E saying where and what (E->what NULL: FN's failure). */
+struct env_file_error {
+    unsigned line;
+    const char *what;
+};
+typedef int (*env_file_assign)(void *arg, const char *name, const char *value, unsigned line);
+int env_file_parse(const char *data, size_t len, env_file_assign fn, void *arg, struct env_file_error *e);
+
+/* --dry-run: the service's lines of the plan. */
+void print_service_plan(const struct start_opts *o, const struct launch *l);
+/* --verbose: how the daemon's tree will be tracked. */
+void say_tree_tracking(const struct start_opts *o, const struct launch *l);
 
 /* resolve.c: checks done before forking, so failures are reported at once. */
 int resolve_identity(const struct start_opts *o, struct launch *l);

@@ -21,7 +21,8 @@ static const unsigned char exit_codes[DAEMONCTX_STEP_COUNT] = {
     [DAEMONCTX_STEP_DEVNULL] = EXIT_FILE,          [DAEMONCTX_STEP_STDIO] = EXIT_FILE,
     [DAEMONCTX_STEP_CHROOT] = EXIT_DIRECTORY,      [DAEMONCTX_STEP_CHDIR] = EXIT_DIRECTORY,
     [DAEMONCTX_STEP_DIED] = EXIT_DIED,             [DAEMONCTX_STEP_TIMEOUT] = EXIT_TIMEOUT,
-    [DAEMONCTX_STEP_EXEC] = EXIT_NOEXEC,
+    [DAEMONCTX_STEP_EXEC] = EXIT_NOEXEC,           [DAEMONCTX_STEP_LIMITS] = EXIT_SYSTEM,
+    [DAEMONCTX_STEP_RUNTIME_DIR] = EXIT_DIRECTORY, [DAEMONCTX_STEP_CGROUP] = EXIT_SYSTEM,
 };
 
 int exit_code_for(const daemonctx_error *err)
@@ -32,6 +33,9 @@ int exit_code_for(const daemonctx_error *err)
         return EXIT_RUNNING;
     if (err->step == DAEMONCTX_STEP_EXEC && (err->errnum == ENOENT || err->errnum == ENOTDIR))
         return EXIT_NOTFOUND;
+    /* Out of memory while setting up is not the caller's mistake. */
+    if (err->step == DAEMONCTX_STEP_OPTIONS && err->errnum == ENOMEM)
+        return EXIT_SYSTEM;
     unsigned step = (unsigned)err->step;
     return step < DAEMONCTX_STEP_COUNT && exit_codes[step] ? exit_codes[step] : EXIT_SYSTEM;
 }

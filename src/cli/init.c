@@ -35,8 +35,15 @@ void init_prepare(struct supervisor *s)
     (void)sigfillset(&s->forwarded);
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         (void)sigdelset(&s->forwarded, own[i]);
-    if (!s->o->run)
+    if (!s->o->run) {
+        /* start --supervise without a cgroup: what PROGRAM orphans, also
+         * after leaving its session, stays among the descendants of the PID
+         * the pidfile names, where stop finds it. */
+        s->reaper = !daemonctx_cgroup(s->l->ctx) && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+        if (s->reaper)
+            (void)sigaddset(&s->forwarded, SIGCHLD);
         return;
+    }
     if (s->o->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
         supervisor_fail(s, DAEMONCTX_STEP_FORK, errno, "cannot become a child subreaper: %s", strerror(errno));
     s->reaper = getpid() == 1 || s->o->subreaper;
@@ -46,6 +53,13 @@ void init_prepare(struct supervisor *s)
     s->terminal = !s->o->signal_group && isatty(0) && tcgetpgrp(0) == getpgrp();
     print_verbose(s->o->verbose, "%s%s", s->reaper ? "reaping orphans" : "not reaping orphans (not PID 1, no --subreaper)",
                   s->terminal ? "; on a terminal: PROGRAM in our process group" : "");
+}
+
+void init_end_others(struct supervisor *s)
+{
+    daemonctx_error err;
+    if (!s->o->run && daemonctx_end_others(s->l->ctx, 5000, &err) < 0)
+        print_verbose(s->o->verbose, "supervisor: %s", err.message);
 }
 
 void init_reap(struct supervisor *s)

@@ -25,6 +25,15 @@ enum {
     OPT_SIGNAL_GROUP,
     OPT_SUBREAPER,
     OPT_GRACE,
+    OPT_LIMIT,
+    OPT_NICE,
+    OPT_OOM_SCORE_ADJUST,
+    OPT_ENV,
+    OPT_ENV_FILE,
+    OPT_CLEAR_ENV,
+    OPT_RUNTIME_DIR,
+    OPT_RUNTIME_DIR_MODE,
+    OPT_CGROUP,
     OPT_HELP
 };
 
@@ -54,6 +63,15 @@ static const struct option long_options[] = {
     {"signal-group", no_argument, NULL, OPT_SIGNAL_GROUP},
     {"subreaper", no_argument, NULL, OPT_SUBREAPER},
     {"grace", required_argument, NULL, OPT_GRACE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"nice", required_argument, NULL, OPT_NICE},
+    {"oom-score-adjust", required_argument, NULL, OPT_OOM_SCORE_ADJUST},
+    {"env", required_argument, NULL, OPT_ENV},
+    {"env-file", required_argument, NULL, OPT_ENV_FILE},
+    {"clear-env", no_argument, NULL, OPT_CLEAR_ENV},
+    {"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
+    {"runtime-dir-mode", required_argument, NULL, OPT_RUNTIME_DIR_MODE},
+    {"cgroup", required_argument, NULL, OPT_CGROUP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -162,6 +180,88 @@ static int check_combinations(const struct start_opts *o)
     return 0;
 }
 
+void free_start_options(struct start_opts *o)
+{
+    free(o->keep_fds);
+    free(o->env);
+    o->keep_fds = NULL;
+    o->env = NULL;
+}
+
+/* The options of a service (limits, environment, runtime directory, cgroup):
+ * 0, 1 when C is none of them, or -1 after a usage error. */
+static int parse_service_option(int c, int index, struct start_opts *o)
+{
+    long n;
+    switch (c) {
+    case OPT_LIMIT: {
+        int resource;
+        struct start_limit lim;
+        if (!optarg || parse_limit(optarg, &resource, &lim) < 0)
+            return bad_value(c, index, optarg,
+                             "RESOURCE=SOFT[:HARD] with a resource of prlimit(1) (as, core, cpu, data, fsize, "
+                             "locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, "
+                             "stack), numbers or unlimited, SOFT <= HARD");
+        o->limits[resource] = lim;
+        break;
+    }
+    case OPT_NICE:
+        if (parse_int(optarg, -20, 19, &n) < 0)
+            return bad_value(c, index, optarg, "a nice value from -20 to 19");
+        o->set_nice = true;
+        o->nice = (int)n;
+        break;
+    case OPT_OOM_SCORE_ADJUST:
+        if (parse_int(optarg, -1000, 1000, &n) < 0)
+            return bad_value(c, index, optarg, "an oom_score_adj from -1000 to 1000");
+        o->set_oom_score_adj = true;
+        o->oom_score_adj = (int)n;
+        break;
+    case OPT_ENV: {
+        const char *eq = optarg ? strchr(optarg, '=') : NULL;
+        if (!eq || !dcx_env_name_valid(optarg, (size_t)(eq - optarg)))
+            return bad_value(c, index, optarg,
+                             "NAME=VALUE, NAME letters, digits and underscores, not starting with a digit");
+        o->env[o->n_env++] = (struct env_option){.file = false, .text = optarg};
+        break;
+    }
+    case OPT_ENV_FILE:
+        if (!optarg || !*optarg)
+            return bad_value(c, index, optarg, "a file");
+        o->env[o->n_env++] = (struct env_option){.file = true, .text = optarg};
+        break;
+    case OPT_CLEAR_ENV:
+        o->clear_env = true;
+        break;
+    case OPT_RUNTIME_DIR:
+        if (!optarg || optarg[0] != '/' || !optarg[1])
+            return bad_value(c, index, optarg, "an absolute directory other than /");
+        o->runtime_dir = optarg;
+        break;
+    case OPT_CGROUP:
+        if (!optarg) {
+            return bad_value(c, index, "", "auto, none, or the absolute path of a parent cgroup");
+        } else if (strcmp(optarg, "auto") == 0) {
+            o->cgroup = DAEMONCTX_CGROUP_AUTO;
+        } else if (strcmp(optarg, "none") == 0) {
+            o->cgroup = DAEMONCTX_CGROUP_NONE;
+        } else if (optarg[0] == '/') {
+            o->cgroup = DAEMONCTX_CGROUP_PARENT;
+            o->cgroup_parent = optarg;
+        } else {
+            return bad_value(c, index, optarg, "auto, none, or the absolute path of a parent cgroup");
+        }
+        break;
+    case OPT_RUNTIME_DIR_MODE:
+        if (parse_octal_mode(optarg, &o->runtime_dir_mode) < 0)
+            return bad_value(c, index, optarg, "an octal mode from 0 to 0777");
+        break;
+    default:
+        return 1;
+    }
+    return 0;
+}
+
 /* Returns 0, -1 after a usage error was printed, -2 after another error,
  * or 1 when --help was printed. RUN: the options of `run`. */
 int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
@@ -179,10 +279,13 @@ int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
     o->restart_max_ms = 60000;
     o->syslog_priority = LOG_DAEMON | LOG_NOTICE;
     o->ready_fd = -1;
+    o->runtime_dir_mode = 0755;
+    o->cgroup = DAEMONCTX_CGROUP_AUTO;
     (void)sigemptyset(&o->ignore);
     /* --keep-fd can repeat at most once per argument. */
     o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
-    if (!o->keep_fds) {
+    o->env = malloc((size_t)argc * sizeof *o->env);
+    if (!o->keep_fds || !o->env) {
         print_error("out of memory");
         return -2;
     }
@@ -299,9 +402,16 @@ int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
             break;
         case OPT_HELP:
             return print_help() == 0 ? 1 : -2;
-        default: /* '?' or ':' */
-            getopt_usage_error(c, argv);
-            return -1;
+        default: {
+            int r = parse_service_option(c, index, o);
+            if (r < 0)
+                return -1;
+            if (r > 0) { /* '?' or ':' */
+                getopt_usage_error(c, argv);
+                return -1;
+            }
+            break;
+        }
         }
     }
     if (check_command(o, given) < 0)

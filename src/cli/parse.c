@@ -122,3 +122,66 @@ int parse_syslog(const char *s, int *priority)
     *priority = facility | level;
     return 0;
 }
+
+/* One limit value: a number, or "unlimited" ("infinity", "-1"), as prlimit(1). */
+static int parse_rlim(const char *s, size_t n, rlim_t *out)
+{
+    if ((n == 9 && strncmp(s, "unlimited", n) == 0) || (n == 8 && strncmp(s, "infinity", n) == 0) ||
+        (n == 2 && strncmp(s, "-1", n) == 0)) {
+        *out = RLIM_INFINITY;
+        return 0;
+    }
+    if (n == 0 || n > 20)
+        return -1;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if ((rlim_t)v != v || (rlim_t)v == RLIM_INFINITY)
+        return -1;
+    *out = (rlim_t)v;
+    return 0;
+}
+
+/* "RESOURCE=SOFT[:HARD]" with prlimit(1)'s names and forms: "N" sets both,
+ * "S:H" each, "S:" only the soft limit, ":H" only the hard one. */
+int parse_limit(const char *s, int *resource, struct start_limit *lim)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s || (size_t)(eq - s) >= 16)
+        return -1;
+    char name[16];
+    memcpy(name, s, (size_t)(eq - s));
+    name[eq - s] = '\0';
+    int res = dcx_rlimit_number(name);
+    if (res < 0)
+        return -1;
+    const char *v = eq + 1, *colon = strchr(v, ':');
+    struct start_limit l = {.set = true};
+    if (!colon) {
+        if (parse_rlim(v, strlen(v), &l.soft) < 0)
+            return -1;
+        l.hard = l.soft;
+        l.soft_set = l.hard_set = true;
+    } else {
+        size_t sn = (size_t)(colon - v), hn = strlen(colon + 1);
+        if (sn == 0 && hn == 0)
+            return -1;
+        if (sn && parse_rlim(v, sn, &l.soft) < 0)
+            return -1;
+        if (hn && parse_rlim(colon + 1, hn, &l.hard) < 0)
+            return -1;
+        l.soft_set = sn > 0;
+        l.hard_set = hn > 0;
+        if (l.soft_set && l.hard_set && l.soft > l.hard)
+            return -1;
+    }
+    *resource = res;
+    *lim = l;
+    return 0;
+}

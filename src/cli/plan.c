@@ -37,7 +37,7 @@ void print_plan(const struct start_opts *o, const struct launch *l)
         (void)printf("group: %s (gid %u)\n", o->group ? o->group : "primary group of the user", (unsigned)l->gid);
     else
         (void)fputs("group: unchanged\n", stdout);
-    (void)printf("core dumps: %s\n", o->allow_core ? "allowed" : "prevented");
+    (void)printf("core dumps: %s\n", o->allow_core ? "allowed" : o->limits[RLIMIT_CORE].set ? "as --limit=core says" : "prevented");
     (void)fputs("keep fds:", stdout);
     for (size_t i = 0; i < o->n_keep; i++)
         (void)printf(" %d", o->keep_fds[i]);
@@ -61,4 +61,5 @@ void print_plan(const struct start_opts *o, const struct launch *l)
     (void)printf("ready: %s\n", ready_text(o, buf, sizeof buf));
     (void)printf("timeout: %s\n", o->timeout_ms ? dcx_format_seconds(o->timeout_ms, seconds, sizeof seconds) : "none");
     (void)printf("supervise: %s\n", !o->supervise ? "no" : o->restart ? "yes, restart on failure" : "yes");
+    print_service_plan(o, l);
 }

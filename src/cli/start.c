@@ -151,8 +151,6 @@ static int configure(const struct start_opts *o, struct launch *l)
         r = configure_readiness(o, ctx);
     if (r >= 0)
         r = daemonctx_set_parent_returns(ctx, true);
-    if (r >= 0 && o->supervise)
-        r = program_context(o, l);
     if (r < 0) {
         const daemonctx_error *e = daemonctx_last_error(l->program_ctx && r != -ENOMEM ? l->program_ctx : ctx);
         print_error("%s", e->errnum ? e->message : strerror(-r));
@@ -195,11 +193,27 @@ static int dry_run_pidfile(const char *path)
     return 0;
 }
 
+/* What the library would refuse before forking (limits, nice, oom score). */
+static int dry_run_library(const struct start_opts *o, struct launch *l)
+{
+    int r = configure(o, l);
+    if (r)
+        return r;
+    daemonctx_error err;
+    if (daemonctx_check(l->ctx, &err) < 0 || (l->program_ctx && daemonctx_check(l->program_ctx, &err) < 0)) {
+        print_error("%s", err.message);
+        return exit_code_for(&err);
+    }
+    return 0;
+}
+
 static int dry_run(const struct start_opts *o, struct launch *l)
 {
     int r = check_stdio_files(o);
     if (!r && o->pidfile)
         r = dry_run_pidfile(o->pidfile);
+    if (!r)
+        r = dry_run_library(o, l);
     if (!r)
         print_plan(o, l);
     return r;
@@ -299,6 +313,7 @@ static int daemonize(const struct start_opts *o, struct launch *l)
     extern char **environ;
     sigset_t interrupts;
     say_watch_method(o);
+    say_tree_tracking(o, l);
     if (block_interrupts(&interrupts) < 0) {
         print_error("cannot block the signals that interrupt a start: %s", strerror(errno));
         return EXIT_SYSTEM;
@@ -313,6 +328,8 @@ static int daemonize(const struct start_opts *o, struct launch *l)
     if (r == 0) /* the supervisor: the daemon, or this very process */
         supervise(o, l);
     pid_t pid = daemonctx_daemon_pid(l->ctx);
+    if (daemonctx_cgroup(l->ctx))
+        print_verbose(o->verbose, "daemon PID %d is in cgroup %s", (int)pid, daemonctx_cgroup(l->ctx));
     if (o->supervise)
         print_verbose(o->verbose, "daemon PID %d started: the supervisor; program '%s' is ready", (int)pid,
                       o->argv[0]);
@@ -342,6 +359,12 @@ static int launch(const struct start_opts *o, struct launch *l)
         print_error("pidfile '%s': %s", o->pidfile, strerror(errno));
         return EXIT_PIDFILE;
     }
+    if (o->supervise && (r = program_context(o, l)) < 0) {
+        print_error("%s", r == -ENOMEM ? strerror(ENOMEM) : daemonctx_last_error(l->program_ctx)->message);
+        return r == -ENOMEM ? EXIT_SYSTEM : EXIT_USAGE;
+    }
+    if ((r = configure_service(o, l)))
+        return r;
     if (o->dry_run)
         return dry_run(o, l);
     if ((r = open_resources(o, l)))
@@ -375,7 +398,7 @@ int launch_command(int argc, char **argv, bool run)
     free(l.program);
     for (int i = 0; i < 3; i++)
         free(l.log_path[i]);
-    free(o.keep_fds);
+    free_start_options(&o);
     return l.die_signal ? die_of(l.die_signal) : r;
 }
 

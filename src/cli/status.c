@@ -1,8 +1,11 @@
 /* `daemonctx status`: what the pidfile's lock says, with LSB exit codes.
  * Liveness comes from the lock only, never from kill(pid, 0): a PID can be
- * reused, and a zombie "exists" although it released its lock. */
+ * reused, and a zombie "exists" although it released its lock. --json adds
+ * the daemon's process tree: its cgroup and the PIDs in it (or, without
+ * one, its descendants, process group and session). */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -20,6 +23,29 @@ static void print_json_string(const char *s)
             (void)putchar(*p);
     }
     (void)putchar('"');
+}
+
+/* ,"cgroup":PATH|null,"tree":[PID,...] */
+static void print_json_tree(const char *path, pid_t pid)
+{
+    daemonctx_error err;
+    daemonctx_tree *tree = daemonctx_tree_open(path, pid, &err);
+    const char *cgroup = tree ? daemonctx_tree_cgroup(tree) : NULL;
+    (void)fputs(",\"cgroup\":", stdout);
+    if (cgroup)
+        print_json_string(cgroup);
+    else
+        (void)fputs("null", stdout);
+    (void)fputs(",\"tree\":[", stdout);
+    int n = tree ? daemonctx_tree_pids(tree, NULL, 0, &err) : 0;
+    pid_t *pids = n > 0 ? calloc((size_t)n, sizeof *pids) : NULL;
+    if (pids)
+        n = daemonctx_tree_pids(tree, pids, (size_t)n, &err);
+    for (int i = 0; pids && i < n; i++)
+        (void)printf("%s%d", i ? "," : "", (int)pids[i]);
+    (void)putchar(']');
+    free(pids);
+    daemonctx_tree_free(tree);
 }
 
 int cmd_status(int argc, char **argv)
@@ -80,7 +106,9 @@ int cmd_status(int argc, char **argv)
             (void)printf("%d", (int)pid);
         else
             (void)fputs("null", stdout);
-        (void)printf(",\"exit\":%d}\n", code);
+        (void)printf(",\"exit\":%d", code);
+        print_json_tree(path, state == DAEMONCTX_PIDFILE_RUNNING ? pid : 0);
+        (void)puts("}");
     } else if (state >= 0) {
         if (pid > 0)
             (void)printf("%s PID %d\n", names[state], (int)pid);

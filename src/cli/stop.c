@@ -1,5 +1,7 @@
 /* `daemonctx stop`: signal the daemon a pidfile names, wait for it to end,
- * escalate along a schedule, remove the pidfile.
+ * escalate along a schedule, end what is left of its process tree (its
+ * cgroup, or its descendants, process group and session), remove the
+ * pidfile and the runtime directory its start made.
  *
  * Before signalling: the pidfile must be locked (a live instance), and the
  * process it names must have that very file open (so a PID reused by an
@@ -14,6 +16,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +31,8 @@
 #include "cli.h"
 
 #define SCHEDULE_MAX 32
+/* How long the rest of the tree has to go once SIGKILLed. */
+#define TREE_KILL_MS 5000
 
 struct step {
     int signo;       /* > 0: send it */
@@ -334,6 +339,59 @@ static int run_schedule(const struct stop_opts *so, struct target *t)
 
 enum outcome { STOPPED, LOOK_AGAIN, STILL_RUNNING, FAILED };
 
+/* --verbose: how the tree is known. */
+static void say_tree(const struct stop_opts *so, daemonctx_tree *tree, pid_t pid)
+{
+    if (!so->verbose)
+        return;
+    daemonctx_error err;
+    int n = daemonctx_tree_pids(tree, NULL, 0, &err);
+    const char *cgroup = daemonctx_tree_cgroup(tree);
+    if (cgroup)
+        print_verbose(true, "tree: cgroup %s (%d processes)", cgroup, n);
+    else if (pid > 0)
+        print_verbose(true, "tree: no cgroup: PID %d's descendants, process group and session (%d processes)",
+                      (int)pid, n);
+    const char *dir = daemonctx_tree_runtime_directory(tree);
+    if (dir)
+        print_verbose(true, "runtime directory %s: made by its start", dir);
+}
+
+/* Once the daemon is gone: what is left of its tree, ended. */
+static enum outcome end_tree(const struct stop_opts *so, daemonctx_tree *tree)
+{
+    daemonctx_error err;
+    int left = so->verbose ? daemonctx_tree_pids(tree, NULL, 0, &err) : 0;
+    const char *cgroup = daemonctx_tree_cgroup(tree);
+    if (daemonctx_tree_kill(tree, TREE_KILL_MS, &err) < 0) {
+        print_error("%s", err.message);
+        return err.errnum == ETIMEDOUT ? STILL_RUNNING : FAILED;
+    }
+    if (left > 0)
+        print_verbose(so->verbose, "ended the %d processes left of the tree", left);
+    if (cgroup)
+        print_verbose(so->verbose, "removed cgroup %s", cgroup);
+    return STOPPED;
+}
+
+/* After the pidfile: the runtime directory its start made. */
+static enum outcome remove_runtime_directory(const struct stop_opts *so, daemonctx_tree *tree)
+{
+    daemonctx_error err;
+    const char *dir = daemonctx_tree_runtime_directory(tree);
+    if (!dir)
+        return STOPPED;
+    char *copy = strdup(dir);
+    if (daemonctx_tree_remove_runtime_directory(tree, &err) < 0) {
+        print_error("%s", err.message);
+        free(copy);
+        return FAILED;
+    }
+    print_verbose(so->verbose, "removed runtime directory %s", copy ? copy : "");
+    free(copy);
+    return STOPPED;
+}
+
 static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
 {
     struct stat st;
@@ -366,24 +424,87 @@ static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
             dcx_close(t.pidfd);
         return LOOK_AGAIN;
     }
+    /* Before the first signal: the daemon's descendants are still its own. */
+    daemonctx_error err;
+    daemonctx_tree *tree = daemonctx_tree_open(so->path, pid, &err);
+    if (!tree) {
+        if (t.pidfd >= 0)
+            dcx_close(t.pidfd);
+        print_error("%s", err.message);
+        return FAILED;
+    }
+    say_tree(so, tree, pid);
     /* r < 0: /proc cannot tell (another user's process): the lock and the
      * PID are all we have, and the kernel decides whether we may signal. */
     r = run_schedule(so, &t);
     if (t.pidfd >= 0)
         dcx_close(t.pidfd);
+    enum outcome out = STOPPED;
     if (r < 0) {
         print_error("cannot signal PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(-r));
+        out = FAILED;
+    } else if (r == 0) {
+        print_error("PID %d named by pidfile '%s' is still running after the whole schedule", (int)pid, so->path);
+        out = STILL_RUNNING;
+    } else {
+        print_verbose(so->verbose, "PID %d stopped", (int)pid);
+        out = end_tree(so, tree);
+    }
+    if (out == STOPPED) {
+        int removed = dcx_pidfile_remove_dead(so->path, true, st.st_dev, st.st_ino);
+        if (removed < 0)
+            print_verbose(so->verbose, "cannot remove pidfile '%s': %s", so->path, strerror(-removed));
+        out = remove_runtime_directory(so, tree);
+    }
+    daemonctx_tree_free(tree);
+    return out;
+}
+
+/* A stale pidfile: its daemon is gone, but what it left may not be. Under
+ * the pidfile's lock (a start racing us then fails, "already running",
+ * rather than have its new daemon's cgroup ended): the rest of the tree
+ * ended, the pidfile and the runtime directory removed. */
+static enum outcome stop_stale(const struct stop_opts *so)
+{
+    int fd = open(so->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return LOOK_AGAIN;
+        print_error("cannot open stale pidfile '%s': %s", so->path, strerror(errno));
         return FAILED;
     }
-    if (r == 0) {
-        print_error("PID %d named by pidfile '%s' is still running after the whole schedule", (int)pid, so->path);
-        return STILL_RUNNING;
+    struct stat held, there;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &held) < 0 || lstat(so->path, &there) < 0 ||
+        held.st_dev != there.st_dev || held.st_ino != there.st_ino) {
+        dcx_close(fd); /* locked again, or replaced, meanwhile */
+        return LOOK_AGAIN;
     }
-    print_verbose(so->verbose, "PID %d stopped", (int)pid);
-    int removed = dcx_pidfile_remove_dead(so->path, true, st.st_dev, st.st_ino);
-    if (removed < 0)
-        print_verbose(so->verbose, "cannot remove pidfile '%s': %s", so->path, strerror(-removed));
-    return STOPPED;
+    if (!S_ISREG(held.st_mode) || held.st_nlink != 1) {
+        dcx_close(fd);
+        print_error("stale pidfile '%s' has other hard links: not removed", so->path);
+        return FAILED;
+    }
+    daemonctx_error err;
+    daemonctx_tree *tree = daemonctx_tree_open(so->path, 0, &err);
+    enum outcome out = tree ? STOPPED : FAILED;
+    if (!tree)
+        print_error("%s", err.message);
+    else
+        say_tree(so, tree, 0);
+    if (tree && daemonctx_tree_cgroup(tree))
+        out = end_tree(so, tree);
+    if (out == STOPPED) {
+        if (unlink(so->path) < 0 && errno != ENOENT) {
+            print_error("cannot remove stale pidfile '%s': %s", so->path, strerror(errno));
+            out = FAILED;
+        } else {
+            print_verbose(so->verbose, "not running: removed stale pidfile '%s'", so->path);
+            out = remove_runtime_directory(so, tree);
+        }
+    }
+    daemonctx_tree_free(tree);
+    dcx_close(fd);
+    return out;
 }
 
 int cmd_stop(int argc, char **argv)
@@ -404,19 +525,17 @@ int cmd_stop(int argc, char **argv)
             print_verbose(so.verbose, "not running: no pidfile '%s'", so.path);
             return STOP_OK;
         case DAEMONCTX_PIDFILE_STALE:
-            r = dcx_pidfile_remove_dead(so.path, false, 0, 0);
-            if (r == -EMLINK) {
-                print_error("stale pidfile '%s' has other hard links: not removed", so.path);
+            switch (stop_stale(&so)) {
+            case STOPPED:
+                return STOP_OK;
+            case STILL_RUNNING:
+                return STOP_STILL_RUNNING;
+            case FAILED:
                 return STOP_ERROR;
-            }
-            if (r < 0) {
-                print_error("cannot remove stale pidfile '%s': %s", so.path, strerror(-r));
-                return STOP_ERROR;
-            }
-            print_verbose(so.verbose, "not running: removed stale pidfile '%s'", so.path);
-            if (r == 0) /* locked again meanwhile */
+            case LOOK_AGAIN:
                 continue;
-            return STOP_OK;
+            }
+            continue;
         case DAEMONCTX_PIDFILE_STARTING:
             r = wait_until_written(so.path, dcx_now_ms() + so.timeout_ms);
             if (r < 0) {

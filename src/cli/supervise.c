@@ -178,6 +178,7 @@ void supervisor_run_ended(struct supervisor *s, const siginfo_t *si, const daemo
     dcx_watch_close(&s->watch);
     drain_logs(s);
     s->child = 0;
+    init_end_others(s);
     if (!s->announced) {
         daemonctx_error died;
         fail_with(s, err ? err : (dcx_fail_died(&died, s->o->argv[0], pid, si), &died));

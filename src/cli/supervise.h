@@ -27,8 +27,9 @@ struct supervisor {
     bool stopping;
     unsigned next_delay_ms;
     long long restart_at; /* -1: no restart pending */
+    bool reaper; /* orphans come to us: run as PID 1 or --subreaper; start
+                  * --supervise without a cgroup */
     /* run */
-    bool reaper;   /* PID 1 or --subreaper: orphans come to us */
     bool terminal; /* on a terminal, in its foreground: PROGRAM shares our group */
     int stop_signal; /* what stopped us while waiting to restart; 0 */
 };
@@ -41,6 +42,9 @@ void supervisor_run_ended(struct supervisor *s, const siginfo_t *si, const daemo
 
 /* init.c */
 void init_prepare(struct supervisor *s);
+/* PROGRAM ended, under start --supervise: the rest of its tree too (its
+ * cgroup, or the descendants the library finds). */
+void init_end_others(struct supervisor *s);
 /* SIGCHLD: reap every child that ended; PROGRAM's end is handled. */
 void init_reap(struct supervisor *s);
 /* A signal for PROGRAM: to it, or to its group; on a terminal, a stop

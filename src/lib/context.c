@@ -33,6 +33,7 @@ daemonctx *daemonctx_new(void)
     ctx->ready_fd = -1;
     ctx->timeout_ms = 60000;
     ctx->report_fd = -1;
+    ctx->tree_fd = -1;
     return ctx;
 }
 
@@ -43,8 +44,14 @@ void daemonctx_free(daemonctx *ctx)
     free(ctx->chroot_directory);
     free(ctx->working_directory);
     free(ctx->files_preserve);
+    dcx_environment_free(ctx);
+    free(ctx->runtime_dir);
+    free(ctx->cgroup_parent);
+    free(ctx->cgroup_dir);
     if (ctx->report_fd >= 0)
         dcx_close(ctx->report_fd);
+    if (ctx->tree_fd >= 0)
+        dcx_close(ctx->tree_fd);
     free(ctx);
 }
 

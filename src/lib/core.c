@@ -7,7 +7,8 @@
 
 int dcx_prevent_core(const daemonctx *ctx, daemonctx_error *err)
 {
-    if (!ctx->prevent_core)
+    /* A core limit of the caller's own (daemonctx_set_rlimit) replaces it. */
+    if (!ctx->prevent_core || ctx->rlimits[RLIMIT_CORE].set)
         return 0;
     /* Both limits: with only the soft one at 0 the daemon (or anything it
      * runs) could raise it again and dump memory that held secrets. */

@@ -100,6 +100,9 @@ static const char *const step_names[DAEMONCTX_STEP_COUNT] = {
     [DAEMONCTX_STEP_TIMEOUT] = "timeout",
     [DAEMONCTX_STEP_INTERRUPTED] = "interrupted",
     [DAEMONCTX_STEP_APPLICATION] = "application",
+    [DAEMONCTX_STEP_LIMITS] = "limits",
+    [DAEMONCTX_STEP_RUNTIME_DIR] = "runtime-dir",
+    [DAEMONCTX_STEP_CGROUP] = "cgroup",
 };
 
 const char *daemonctx_step_name(enum daemonctx_step step)

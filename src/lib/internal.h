@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "daemonctx.h"
@@ -30,6 +31,11 @@ struct dcx_signal_entry {
     void (*handler)(int);
 };
 
+struct dcx_rlimit_entry {
+    bool set;
+    rlim_t soft, hard;
+};
+
 struct daemonctx {
     /* the seed's options */
     char *chroot_directory; /* NULL: none */
@@ -46,6 +52,22 @@ struct daemonctx {
     struct dcx_signal_entry signal_map[NSIG];
 
     /* ours */
+    struct dcx_rlimit_entry rlimits[RLIMIT_NLIMITS];
+    bool set_nice;
+    int nice;
+    bool set_oom_score_adj;
+    int oom_score_adj;
+    bool clear_env;    /* the daemon's environment starts empty */
+    bool identity_env; /* HOME, USER, LOGNAME, SHELL of uid */
+    bool runtime_owner_set;
+    char **env;        /* daemonctx_setenv(): "NAME=VALUE", or "NAME" to remove */
+    size_t n_env;
+    char *runtime_dir; /* normalized absolute path, or NULL */
+    mode_t runtime_dir_mode;
+    uid_t runtime_uid; /* with runtime_owner_set, else the daemon's uid and gid own it */
+    gid_t runtime_gid;
+    enum daemonctx_cgroup cgroup_mode;
+    char *cgroup_parent; /* DAEMONCTX_CGROUP_PARENT's */
     enum daemonctx_ready_mode ready_mode;
     int ready_fd; /* N of DAEMONCTX_READY_FD */
     unsigned int timeout_ms;
@@ -54,8 +76,34 @@ struct daemonctx {
     /* state */
     bool is_open;
     pid_t daemon_pid;
+    char *cgroup_dir; /* the cgroup open() put the daemon in, or NULL */
+    int tree_fd;      /* in a daemon of open() tracking its tree: its cgroup
+                         directory, or /proc; -1 */
     int report_fd; /* daemon side of the report channel, -1 when closed */
     daemonctx_error last_error;
+};
+
+/* The runtime directory of a start (rundir.c). */
+struct dcx_rundir {
+    int fd;     /* the directory, until the pidfile is locked; -1 */
+    bool made;  /* this start created it: a failed start removes it */
+    bool ours;  /* made by a start of this pidfile: marked for stop */
+    char *top;  /* the first missing parent this start created, or NULL */
+    dev_t dev;
+    ino_t ino;
+};
+
+/* The daemon's cgroup (cgroup.c). */
+struct dcx_cgroup_plan {
+    char *dir;  /* its directory, or NULL: none */
+    bool made;  /* this start made it: a failed start removes it */
+    int procs;  /* its cgroup.procs, which the daemon writes itself into; -1 */
+    int home;   /* without a fork: the caller's own cgroup.procs, to go back; -1 */
+};
+struct dcx_cgroup_choice {
+    const char *why;
+    char parent[PATH_MAX];
+    char dir[PATH_MAX];
 };
 
 /* Everything open() prepares in the original process, so that the daemon side
@@ -73,10 +121,14 @@ struct dcx_plan {
     int report[2];  /* report channel: [0] the original process's end; -1 when not detaching */
     struct dcx_ready ready; /* the readiness source, when detaching with one */
     int ready_placeholder;  /* what holds fd N in the original process until the fork; -1 */
-    char **envp;    /* the daemon's environment naming our NOTIFY_SOCKET; NULL: unchanged */
+    char **envp;    /* the daemon's environment (environ.c), one allocation; NULL: unchanged */
     int *keep;      /* sorted, unique fds the fd-closing step keeps */
     size_t n_keep;
     int interrupted_by; /* the signal that ended the original process's wait, or 0 */
+    int proc_fd;    /* /proc, for the daemon's own oom_score_adj; -1 */
+    struct dcx_rundir rundir;
+    struct dcx_cgroup_plan cgroup;
+    int tree_fd;    /* what becomes ctx->tree_fd in the daemon; -1 */
     const struct dcx_exec *exec; /* daemonctx_open_execve(): the daemon execs */
 };
 
@@ -121,7 +173,64 @@ int dcx_chdir(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error
 int dcx_prevent_core(const daemonctx *ctx, daemonctx_error *err);
 void dcx_set_umask(const daemonctx *ctx);
 
+/* limits.c: resource limits, nice, oom_score_adj. */
+int dcx_check_limits(const daemonctx *ctx, daemonctx_error *err);
+/* The fd the daemon needs (after the readiness fd N is reserved). */
+int dcx_plan_limits(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* In the daemon, before the privilege drop (async-signal-safe). */
+int dcx_apply_limits(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
+
+/* environ.c: the daemon's environment, into plan->envp (after the
+ * readiness source is made: it may name it). */
+int dcx_plan_environment(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+void dcx_environment_free(daemonctx *ctx);
+
+/* mark.c: daemonctx's extended attributes (trusted.*, or user.* without
+ * CAP_SYS_ADMIN). FD is a real fd (not O_PATH). get: the length, -ENODATA. */
+int dcx_mark_set(int fd, const char *key, const char *value);
+int dcx_mark_get(int fd, const char *key, char *buf, size_t size);
+int dcx_mark_remove(int fd, const char *key);
+int dcx_mark_get_path(const char *path, const char *key, char *buf, size_t size);
+
+/* rundir.c: the runtime directory. */
+int dcx_check_rundir(const daemonctx *ctx, daemonctx_error *err);
+/* Before the pidfile is locked (it may live there): made if missing. */
+int dcx_plan_rundir(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* Once it is locked: adopted if an earlier start of this pidfile made it;
+ * the marks. */
+int dcx_rundir_after_lock(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* A failed start: what it made goes. */
+void dcx_rundir_undo(const daemonctx *ctx, struct dcx_plan *plan);
+/* PATH, if still the directory DEV:INO, emptied with its owner's rights
+ * and removed; 0 also when it is gone already. */
+int dcx_remove_directory(const char *path, dev_t dev, ino_t ino, daemonctx_error *err);
+/* The runtime directory the pidfile open as FD is marked with: 1 (PATH, DEV,
+ * INO filled), 0 none, -errno. */
+int dcx_rundir_marked(const char *pidfile, char *path, size_t size, dev_t *dev, ino_t *ino);
+
+/* cgroup.c */
+int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonctx_error *err);
+int dcx_check_cgroup(const daemonctx *ctx, daemonctx_error *err);
+/* After the pidfile is locked: made (or found, marked for this pidfile). */
+int dcx_plan_cgroup(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
+/* The daemon's first step (async-signal-safe). */
+int dcx_cgroup_enter(const struct dcx_plan *plan, daemonctx_error *err);
+/* A failed start: back to our own cgroup, and the one it made ended. */
+void dcx_cgroup_undo(struct dcx_plan *plan);
+/* FN(ARG, PID) for each process of the cgroup DIR and those below it. */
+int dcx_cgroup_each_process(const char *dir, void (*fn)(void *, pid_t), void *arg);
+int dcx_cgroup_fd_each_process(int dirfd, void (*fn)(void *, pid_t), void *arg);
+/* Whether the cgroup open as DIRFD bears the mark of PIDFILE: 1, 0, -errno. */
+int dcx_cgroup_marked(int dirfd, const char *pidfile);
+int dcx_cgroup_marked_path(const char *dir, const char *pidfile);
+
 /* privileges.c */
+/* Whether CAP (CAP_SYS_ADMIN...) is in our effective set. */
+bool dcx_capable(int cap);
+/* UID's passwd entry into PW, its strings in *BUF (free it): 1 found, 0 no
+ * entry (*BUF NULL), -errno (ERR, step "user"). */
+struct passwd;
+int dcx_lookup_user(uid_t uid, struct passwd *pw, char **buf, daemonctx_error *err);
 int dcx_plan_privileges(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err);
 int dcx_drop_privileges(const daemonctx *ctx, const struct dcx_plan *plan, daemonctx_error *err);
 
@@ -147,6 +256,11 @@ int dcx_daemon_ready_fd(const struct dcx_plan *plan, daemonctx_error *err);
 /* "PID\n" (the newline optional) -> PID; 0 for anything else. */
 pid_t dcx_parse_pid(const char *s, size_t n);
 int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err);
+/* PATH with its directory's symbolic links resolved (lexically normalized
+ * when that directory does not exist yet): how a pidfile names its cgroup
+ * and marks. Length, or -errno. */
+int dcx_canonical_path(const char *path, char *out, size_t size);
+int dcx_pidfile_canonical(const daemonctx_pidfile *pf, char *out, size_t size);
 int dcx_pidfile_write(daemonctx_pidfile *pf, daemonctx_error *err);
 void dcx_pidfile_abandon(daemonctx_pidfile *pf);
 void dcx_pidfile_remove_unowned(daemonctx_pidfile *pf);

@@ -8,6 +8,7 @@
  * each a function of its own concept file. A failure there is sent back to
  * the caller (report.c) and the daemon exits. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static int compare_fds(const void *a, const void *b)
  * allocate. */
 static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
-    size_t max = ctx->n_preserve + 3 + 5;
+    size_t max = ctx->n_preserve + 3 + 9;
     plan->keep = malloc(max * sizeof *plan->keep);
     if (!plan->keep)
         return dcx_fail(err, DAEMONCTX_STEP_CLOSE_FDS, ENOMEM, "cannot plan the fds to keep: %m");
@@ -42,7 +43,8 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
     for (int i = 0; i < k; i++)
         plan->keep[n++] = fds[i];
     const int own[] = {plan->devnull, plan->report[1], plan->ready.child_fd,
-                       !plan->fork && ctx->ready_mode == DAEMONCTX_READY_FD ? ctx->ready_fd : -1};
+                       !plan->fork && ctx->ready_mode == DAEMONCTX_READY_FD ? ctx->ready_fd : -1, plan->proc_fd,
+                       plan->cgroup.procs, plan->cgroup.home, plan->tree_fd};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (own[i] >= 0)
             plan->keep[n++] = own[i];
@@ -58,15 +60,28 @@ static int plan_keep(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
 static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
-    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0 || (r = dcx_plan_root(ctx, plan, err)) < 0)
+    if ((r = dcx_plan_privileges(ctx, plan, err)) < 0 || (r = dcx_plan_root(ctx, plan, err)) < 0 ||
+        (r = dcx_check_limits(ctx, err)) < 0)
         return r;
     /* Before any other fd is made: it reserves fd N. */
-    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_stdio(ctx, plan, err)) < 0)
+    if ((r = dcx_plan_ready(ctx, plan, err)) < 0 || (r = dcx_plan_rundir(ctx, plan, err)) < 0 ||
+        (r = dcx_plan_stdio(ctx, plan, err)) < 0 || (r = dcx_plan_environment(ctx, plan, err)) < 0 ||
+        (r = dcx_plan_limits(ctx, plan, err)) < 0)
         return r;
     /* Before forking: "already running" is then reported at once, naming the
-     * holder, and the daemon inherits the lock. */
+     * holder, and the daemon inherits the lock. After the runtime directory:
+     * the pidfile may live there. */
     if (ctx->pidfile && (r = dcx_pidfile_lock(ctx->pidfile, err)) < 0)
         return r;
+    if ((r = dcx_rundir_after_lock(ctx, plan, err)) < 0 || (r = dcx_plan_cgroup(ctx, plan, err)) < 0)
+        return r;
+    /* A daemon that stays (not one that execs) and tracks its tree keeps a
+     * way to it past any chroot, for daemonctx_end_others(). */
+    if (!plan->exec && ctx->cgroup_mode != DAEMONCTX_CGROUP_NONE) {
+        do
+            plan->tree_fd = open(plan->cgroup.dir ? plan->cgroup.dir : "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        while (plan->tree_fd < 0 && errno == EINTR);
+    }
     if (plan->fork && (r = dcx_report_open(plan, err)) < 0)
         return r;
     return plan_keep(ctx, plan, err);
@@ -78,7 +93,11 @@ static int prepare(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int r;
-    if ((r = dcx_chroot(ctx, err)) < 0 || (r = dcx_prevent_core(ctx, err)) < 0)
+    /* First: whatever the daemon does from here on is in its cgroup. */
+    if ((r = dcx_cgroup_enter(plan, err)) < 0)
+        return r;
+    if ((r = dcx_chroot(ctx, err)) < 0 || (r = dcx_prevent_core(ctx, err)) < 0 ||
+        (r = dcx_apply_limits(ctx, plan, err)) < 0)
         return r;
     dcx_set_umask(ctx);
     if ((r = dcx_chdir(ctx, plan, err)) < 0 || (r = dcx_drop_privileges(ctx, plan, err)) < 0)
@@ -96,6 +115,16 @@ static int become_daemon(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
 
 static void plan_free(struct dcx_plan *plan)
 {
+    free(plan->cgroup.dir);
+    if (plan->tree_fd >= 0)
+        dcx_close(plan->tree_fd);
+    if (plan->cgroup.procs >= 0)
+        dcx_close(plan->cgroup.procs);
+    if (plan->cgroup.home >= 0)
+        dcx_close(plan->cgroup.home);
+    free(plan->rundir.top);
+    if (plan->rundir.fd >= 0)
+        dcx_close(plan->rundir.fd);
     free(plan->groups);
     free(plan->user_name);
     free(plan->root_cwd);
@@ -108,6 +137,8 @@ static void plan_free(struct dcx_plan *plan)
         dcx_close(plan->devnull);
     if (plan->ready_placeholder >= 0)
         dcx_close(plan->ready_placeholder);
+    if (plan->proc_fd >= 0)
+        dcx_close(plan->proc_fd);
     dcx_ready_close(&plan->ready);
 }
 
@@ -225,12 +256,21 @@ static int detach_and_wait(daemonctx *ctx, struct dcx_plan *plan, daemonctx_erro
     return r < 0 ? r : 1;
 }
 
+/* The daemon's cgroup, for daemonctx_cgroup(). */
+static void keep_cgroup(daemonctx *ctx, struct dcx_plan *plan)
+{
+    free(ctx->cgroup_dir);
+    ctx->cgroup_dir = plan->cgroup.dir;
+    plan->cgroup.dir = NULL;
+}
+
 static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_error *err)
 {
     struct dcx_plan plan;
     memset(&plan, 0, sizeof plan);
-    plan.devnull = plan.report[0] = plan.report[1] = plan.ready_placeholder = -1;
+    plan.devnull = plan.report[0] = plan.report[1] = plan.ready_placeholder = plan.proc_fd = -1;
     plan.ready = DCX_READY_CLOSED;
+    plan.rundir.fd = plan.cgroup.procs = plan.cgroup.home = plan.tree_fd = -1;
     plan.fork = dcx_detach_decide(ctx, NULL) == 1;
     plan.exec = exec;
 
@@ -240,17 +280,23 @@ static int open_sequence(daemonctx *ctx, const struct dcx_exec *exec, daemonctx_
     if (r == 1) { /* the original process: the daemon is ready */
         if (ctx->pidfile)
             dcx_pidfile_abandon(ctx->pidfile);
+        keep_cgroup(ctx, &plan);
         plan_free(&plan);
         if (!ctx->parent_returns)
             _exit(0);
         return 1;
     }
     if (r == 0 && (r = run_daemon(ctx, &plan, err)) == 0) {
+        keep_cgroup(ctx, &plan);
+        ctx->tree_fd = plan.tree_fd;
+        plan.tree_fd = -1;
         plan_free(&plan);
         return 0;
     }
+    dcx_cgroup_undo(&plan);
     if (ctx->pidfile)
         dcx_pidfile_remove_unowned(ctx->pidfile);
+    dcx_rundir_undo(ctx, &plan);
     plan_free(&plan);
     /* The start was interrupted: now that nothing is left behind, let the
      * signal do what it would have done. */
@@ -286,4 +332,20 @@ int daemonctx_open_execve(daemonctx *ctx, const char *path, char *const argv[], 
         return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EBUSY, "the context is already open");
     const struct dcx_exec exec = {.path = path, .argv = argv, .envp = envp, .hook = before_exec, .arg = arg};
     return open_sequence(ctx, &exec, err);
+}
+
+int daemonctx_check(const daemonctx *ctx, daemonctx_error *err)
+{
+    daemonctx_error local;
+    if (!err)
+        err = &local;
+    dcx_clear(err);
+    if (!ctx)
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_check() needs a context");
+    int r = dcx_check_limits(ctx, err);
+    if (r >= 0)
+        r = dcx_check_rundir(ctx, err);
+    if (r >= 0)
+        r = dcx_check_cgroup(ctx, err);
+    return r;
 }

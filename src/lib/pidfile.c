@@ -110,6 +110,49 @@ int daemonctx_pidfile_fd(const daemonctx_pidfile *pf)
     return pf ? pf->fd : -1;
 }
 
+int dcx_canonical_path(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return -ENOMEM;
+    char *real = realpath(dir, NULL);
+    int r;
+    if (real) {
+        size_t a = strlen(real), b = strlen(base);
+        bool sep = a > 0 && real[a - 1] != '/';
+        if (a + sep + b + 1 > size) {
+            r = -ENAMETOOLONG;
+        } else {
+            memcpy(out, real, a);
+            if (sep)
+                out[a] = '/';
+            memcpy(out + a + sep, base, b + 1);
+            r = (int)(a + sep + b);
+        }
+        free(real);
+    } else if (path[0] == '/') {
+        r = dcx_normalize_path(path, out, size);
+    } else {
+        /* The directory does not exist yet: lexically, from here. */
+        char cwd[PATH_MAX], joined[PATH_MAX * 2];
+        if (!getcwd(cwd, sizeof cwd))
+            r = -errno;
+        else if ((size_t)snprintf(joined, sizeof joined, "%s/%s", cwd, path) >= sizeof joined)
+            r = -ENAMETOOLONG;
+        else
+            r = dcx_normalize_path(joined, out, size);
+    }
+    free(dir);
+    return r;
+}
+
+int dcx_pidfile_canonical(const daemonctx_pidfile *pf, char *out, size_t size)
+{
+    return dcx_canonical_path(pf->path, out, size);
+}
+
 int dcx_pidfile_fds(const daemonctx_pidfile *pf, int fds[2])
 {
     fds[0] = pf->fd;

@@ -5,12 +5,24 @@
  * implementations kept root's supplementary groups. */
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+bool dcx_capable(int cap)
+{
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (cap < 0 || cap >= 32 * _LINUX_CAPABILITY_U32S_3 || syscall(SYS_capget, &header, data) < 0)
+        return false;
+    return (data[cap / 32].effective >> (cap % 32)) & 1u;
+}
 
 static bool already_is(uid_t uid, gid_t gid)
 {
@@ -21,29 +33,47 @@ static bool already_is(uid_t uid, gid_t gid)
     return ru == uid && eu == uid && su == uid && rg == gid && eg == gid && sg == gid;
 }
 
-static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+int dcx_lookup_user(uid_t uid, struct passwd *pw, char **buf, daemonctx_error *err)
 {
-    struct passwd pw, *found = NULL;
+    struct passwd *found = NULL;
     long bufsize = sysconf(_SC_GETPW_R_SIZE_MAX);
     size_t size = bufsize > 0 ? (size_t)bufsize : 16384;
-    char *buf = NULL;
     int r;
+    *buf = NULL;
     for (;;) {
-        char *bigger = realloc(buf, size);
+        char *bigger = realloc(*buf, size);
         if (!bigger) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "looking up uid %u: %m", (unsigned)ctx->uid);
-            goto out;
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "looking up uid %u: %m", (unsigned)uid);
+            goto fail;
         }
-        buf = bigger;
-        r = getpwuid_r(ctx->uid, &pw, buf, size, &found);
+        *buf = bigger;
+        r = getpwuid_r(uid, pw, *buf, size, &found);
         if (r != ERANGE)
             break;
         size *= 2;
     }
     if (r != 0 && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM) {
-        r = dcx_fail(err, DAEMONCTX_STEP_USER, r, "looking up uid %u: %m", (unsigned)ctx->uid);
-        goto out;
+        r = dcx_fail(err, DAEMONCTX_STEP_USER, r, "looking up uid %u: %m", (unsigned)uid);
+        goto fail;
     }
+    if (found)
+        return 1;
+    r = 0;
+fail:
+    free(*buf);
+    *buf = NULL;
+    return r;
+}
+
+static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
+{
+    struct passwd pw;
+    memset(&pw, 0, sizeof pw);
+    char *buf = NULL;
+    int r = dcx_lookup_user(ctx->uid, &pw, &buf, err);
+    if (r < 0)
+        return r;
+    bool found = r == 1;
     if (!found) {
         /* A numeric uid with no passwd entry: no supplementary groups at all. */
         plan->groups = malloc(sizeof *plan->groups);
@@ -56,21 +86,22 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         r = 0;
         goto out;
     }
-    plan->user_name = strdup(pw.pw_name);
+    const char *name = pw.pw_name ? pw.pw_name : "";
+    plan->user_name = strdup(name);
     if (!plan->user_name) {
-        r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", pw.pw_name);
+        r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", name);
         goto out;
     }
     int n = 32;
     for (;;) {
         gid_t *list = realloc(plan->groups, (size_t)n * sizeof *list);
         if (!list) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", pw.pw_name);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", name);
             goto out;
         }
         plan->groups = list;
         int got = n;
-        if (getgrouplist(pw.pw_name, ctx->gid, list, &got) >= 0) {
+        if (getgrouplist(name, ctx->gid, list, &got) >= 0) {
             plan->n_groups = (size_t)got;
             break;
         }
@@ -79,7 +110,7 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
         else
             n = got;
         if (n > 65536) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", pw.pw_name);
+            r = dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", name);
             goto out;
         }
     }

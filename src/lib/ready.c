@@ -184,13 +184,10 @@ int dcx_plan_ready(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error 
     if (!plan->fork || (ctx->ready_mode != DAEMONCTX_READY_FD && ctx->ready_mode != DAEMONCTX_READY_SD_NOTIFY))
         return dcx_notify_prepare(getenv("NOTIFY_SOCKET"), err);
     if (ctx->ready_mode == DAEMONCTX_READY_SD_NOTIFY) {
+        /* The daemon's environment names it (environ.c). */
         int r = dcx_ready_open(&plan->ready, DCX_READY_NOTIFY, -1, err);
         if (r < 0)
             return r;
-        extern char **environ;
-        plan->envp = dcx_environ_with(plan->exec ? plan->exec->envp : environ, plan->ready.env);
-        if (!plan->envp)
-            return dcx_fail(err, DAEMONCTX_STEP_READY, ENOMEM, "cannot prepare the daemon's environment: %m");
         /* daemonctx_ready() in the daemon speaks to our socket. */
         return dcx_notify_prepare(plan->ready.env + strlen("NOTIFY_SOCKET="), err);
     }

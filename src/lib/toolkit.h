@@ -48,6 +48,33 @@ const char *dcx_signal_name(int signo);
 /* "TERM", "SIGTERM", "term" or "15" -> the number; -EINVAL. */
 int dcx_signal_number(const char *name);
 
+/* ---------------------------------------------------------------- cgroup.c */
+
+/* The cgroup2 mount point and the hierarchy path of its root: 0, -ENOENT. */
+int dcx_cgroup_mount(char *mnt, size_t size, char *root, size_t rsize);
+/* PID's (0: ours) path in the cgroup v2 hierarchy ("0::" of /proc/PID/cgroup). */
+int dcx_cgroup_of(pid_t pid, char *path, size_t size);
+/* The name of the cgroup of the pidfile at canonical PIDFILE: length, -errno. */
+int dcx_cgroup_name(const char *pidfile, char *name, size_t size);
+/* Every process of the cgroup DIR (and below) killed, until DEADLINE for it
+ * to empty, then removed; 0 also when it is gone already. */
+int dcx_cgroup_end(const char *dir, long long deadline, daemonctx_error *err);
+
+/* --------------------------------------------------------------- environ.c */
+
+/* NAME (LEN bytes) is letters, digits and underscores, not starting with a
+ * digit: what daemonctx_setenv() accepts. */
+bool dcx_env_name_valid(const char *name, size_t len);
+
+/* ---------------------------------------------------------------- limits.c */
+
+/* prlimit(1)'s name of RESOURCE ("nofile"), or NULL. */
+const char *dcx_rlimit_name(int resource);
+/* "nofile" -> RLIMIT_NOFILE; -EINVAL. */
+int dcx_rlimit_number(const char *name);
+/* "1024", "unlimited". */
+const char *dcx_format_rlim(rlim_t v, char *buf, size_t size);
+
 /* ------------------------------------------------------------------ proc.c */
 
 /* PID's state letter, parent, process group and session from
