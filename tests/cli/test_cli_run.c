@@ -372,6 +372,39 @@ TU_TEST(run_program_starts_in_the_current_directory)
     TU_ASSERT_INT_EQ(exit_code(p), 128 + SIGTERM);
 }
 
+/* The service options are run's too: PROGRAM gets its user's identity
+ * variables, --env, --limit, and a runtime directory its user owns. */
+TU_TEST(run_gives_program_the_service_environment_limits_and_runtime_dir)
+{
+    if (geteuid() != 0)
+        tu_skip("needs root (--user)");
+    const char *dir = tu_fmt("%s/run/svc", tu_tmpdir());
+    tu_cmd c;
+    run_cmd(&c, false);
+    tu_cmd_arg(&c, "--user=nobody");
+    tu_cmd_arg(&c, "--env=RUN_SERVICE=1");
+    tu_cmd_arg(&c, "--limit=nofile=512:1024");
+    tu_cmd_arg(&c, "--runtime-dir=%s", dir);
+    program(&c);
+    tu_cmd_arg(&c, "event:%d:start", EVENT_FD);
+    tu_proc *p = tu_spawn(&c);
+    pid_t prog = expect_event(p, "start");
+    char *env = tu_read_file(tu_fmt("/proc/%d/environ", (int)prog));
+    TU_ASSERT(env != NULL);
+    size_t n = 0;
+    const char *want[] = {"RUN_SERVICE=1", "USER=nobody", "LOGNAME=nobody"};
+    for (const char *e = env; *e; e += strlen(e) + 1)
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            n += strcmp(e, want[i]) == 0;
+    TU_ASSERT_INT_EQ(n, 3);
+    TU_ASSERT_STR_EQ(tu_limit(prog, "Max open files"), "512 1024");
+    struct stat st;
+    TU_SYS(stat(dir, &st));
+    TU_ASSERT_INT_EQ(st.st_uid, 65534);
+    TU_SYS(kill(p->pid, SIGTERM));
+    TU_ASSERT_INT_EQ(exit_code(p), 128 + SIGTERM);
+}
+
 TU_TEST(run_errors_before_program_starts_use_the_start_exit_codes)
 {
     tu_cmd c;
