@@ -127,7 +127,7 @@ static int check_command(const struct start_opts *o, const bool *given)
     } only[] = {
         {"--detach", OPT_DETACH, false},       {"--supervise", OPT_SUPERVISE, false},
         {"--signal-group", OPT_SIGNAL_GROUP, true}, {"--subreaper", OPT_SUBREAPER, true},
-        {"--grace", OPT_GRACE, true},
+        {"--grace", OPT_GRACE, true},          {"--cgroup", OPT_CGROUP, false},
     };
     for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
         if (given[only[i].opt - OPT_ALLOW_CORE] && only[i].run != o->run) {
@@ -280,7 +280,10 @@ int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
     o->syslog_priority = LOG_DAEMON | LOG_NOTICE;
     o->ready_fd = -1;
     o->runtime_dir_mode = 0755;
-    o->cgroup = DAEMONCTX_CGROUP_AUTO;
+    /* run's tree is its own to end (it reaps as PID 1 or --subreaper and
+     * ends the leftovers), or its service manager's: run could not remove a
+     * cgroup it is in when it exits. */
+    o->cgroup = run ? DAEMONCTX_CGROUP_NONE : DAEMONCTX_CGROUP_AUTO;
     (void)sigemptyset(&o->ignore);
     /* --keep-fd can repeat at most once per argument. */
     o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);

@@ -193,8 +193,8 @@ static const char *tree_tracking(const struct start_opts *o, const struct launch
         (void)snprintf(buf, size, "cgroup %s (%s%s)", dir, why, stat(dir, &st) == 0 ? ", exists: reused" : "");
     } else {
         (void)snprintf(buf, size, "process group, session and descendants%s (no cgroup: %s)",
-                       o->supervise ? ", the supervisor a subreaper of what PROGRAM orphans" : "",
-                       o->cgroup == DAEMONCTX_CGROUP_NONE ? "--cgroup=none" : r < 0 ? "refused" : why);
+                       o->supervise && !o->run ? ", the supervisor a subreaper of what PROGRAM orphans" : "",
+                       o->run ? "run ends its leftovers itself" : o->cgroup == DAEMONCTX_CGROUP_NONE ? "--cgroup=none" : r < 0 ? "refused" : why);
     }
     return buf;
 }
