@@ -482,6 +482,10 @@ DAEMONCTX_API void daemonctx_tree_free(daemonctx_tree *tree);
  * has ended is reaped, so call it once the statuses that matter were
  * collected. Works from inside a chroot. 0, or -errno (-ETIMEDOUT). */
 DAEMONCTX_API int daemonctx_end_others(daemonctx *ctx, unsigned timeout_ms, daemonctx_error *err);
+/* A daemon of open() that is done, its tree ended (daemonctx_end_others):
+ * back into the parent of its cgroup, which it then removes, so that none
+ * stays behind when it exits. 0, also without a cgroup; -errno with ERR. */
+DAEMONCTX_API int daemonctx_leave_cgroup(daemonctx *ctx, daemonctx_error *err);
 
 /* Library version, "MAJOR.MINOR.PATCH". */
 DAEMONCTX_API const char *daemonctx_version(void);

@@ -187,7 +187,6 @@ int cmd_start(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 /* `start` and `run` alike: parse, check, launch; the exit code. */
 int launch_command(int argc, char **argv, bool run);
-void run_defaults(struct start_opts *o);
 void print_plan(const struct start_opts *o, const struct launch *l);
 
 /* control.c */

@@ -29,7 +29,7 @@
 /* The signals passed on to PROGRAM: all catchable ones but SIGCHLD (ours) and
  * those the kernel raises on a fault, which must keep killing the supervisor
  * if it ever faults. A reaper takes SIGCHLD through the signalfd too. */
-void init_prepare(struct supervisor *s)
+int init_prepare(struct supervisor *s)
 {
     static const int own[] = {SIGCHLD, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
     (void)sigfillset(&s->forwarded);
@@ -42,10 +42,10 @@ void init_prepare(struct supervisor *s)
         s->reaper = !daemonctx_cgroup(s->l->ctx) && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
         if (s->reaper)
             (void)sigaddset(&s->forwarded, SIGCHLD);
-        return;
+        return 0;
     }
     if (s->o->subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-        supervisor_fail(s, DAEMONCTX_STEP_FORK, errno, "cannot become a child subreaper: %s", strerror(errno));
+        return -errno;
     s->reaper = getpid() == 1 || s->o->subreaper;
     if (s->reaper)
         (void)sigaddset(&s->forwarded, SIGCHLD);
@@ -53,6 +53,7 @@ void init_prepare(struct supervisor *s)
     s->terminal = !s->o->signal_group && isatty(0) && tcgetpgrp(0) == getpgrp();
     print_verbose(s->o->verbose, "%s%s", s->reaper ? "reaping orphans" : "not reaping orphans (not PID 1, no --subreaper)",
                   s->terminal ? "; on a terminal: PROGRAM in our process group" : "");
+    return 0;
 }
 
 void init_end_others(struct supervisor *s)
@@ -62,15 +63,18 @@ void init_end_others(struct supervisor *s)
         print_verbose(s->o->verbose, "supervisor: %s", err.message);
 }
 
-void init_reap(struct supervisor *s)
+bool init_reap(const struct supervisor *s, siginfo_t *program)
 {
+    bool ended = false;
     for (;;) {
         siginfo_t si;
         memset(&si, 0, sizeof si);
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
-            return;
-        if (si.si_pid == s->child)
-            supervisor_run_ended(s, &si, NULL);
+            return ended;
+        if (si.si_pid == s->child && !ended) {
+            *program = si;
+            ended = true;
+        }
     }
 }
 

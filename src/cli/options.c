@@ -428,5 +428,9 @@ int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
         return -1;
     }
     o->argv = argv + optind;
+    /* run's PROGRAM starts in the current directory (a container's WORKDIR),
+     * not in "/"; its stdio is inherited unless -i/-o/-e say otherwise. */
+    if (run && !o->chdir)
+        o->chdir = ".";
     return check_combinations(o);
 }

@@ -4,15 +4,6 @@
  * correct init (init.c). The launch is start's (start.c). */
 #include "cli.h"
 
-/* What differs from start: PROGRAM starts in the current directory (a
- * container's WORKDIR), not in "/". Its stdio is inherited unless -i/-o/-e
- * say otherwise (start.c). */
-void run_defaults(struct start_opts *o)
-{
-    if (!o->chdir)
-        o->chdir = ".";
-}
-
 int cmd_run(int argc, char **argv)
 {
     return launch_command(argc, argv, true);

@@ -381,8 +381,6 @@ int launch_command(int argc, char **argv, bool run)
     l.syslog_fd = l.lock_fd = l.err_fd = -1;
 
     int r = parse_start_options(argc, argv, &o, run);
-    if (r == 0 && run)
-        run_defaults(&o);
     r = r == 0 ? launch(&o, &l) : r > 0 ? EXIT_OK : r == -1 ? EXIT_USAGE : EXIT_SYSTEM;
     if (r != EXIT_OK)
         remove_created_outputs(&o, &l);

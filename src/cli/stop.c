@@ -24,6 +24,7 @@
 #include <sys/inotify.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -483,6 +484,19 @@ static enum outcome stop_stale(const struct stop_opts *so)
         dcx_close(fd);
         print_error("stale pidfile '%s' has other hard links: not removed", so->path);
         return FAILED;
+    }
+    /* Empty and unmarked (no cgroup, no runtime directory in its extended
+     * attributes): no tree to look up. Held for as short a time as the
+     * unlink: a start that made it and is about to lock it must not find it
+     * locked by us ("already running"). */
+    if (held.st_size == 0 && flistxattr(fd, NULL, 0) <= 0) {
+        enum outcome out = unlink(so->path) < 0 && errno != ENOENT ? FAILED : STOPPED;
+        if (out == FAILED)
+            print_error("cannot remove stale pidfile '%s': %s", so->path, strerror(errno));
+        dcx_close(fd);
+        if (out == STOPPED)
+            print_verbose(so->verbose, "not running: removed stale pidfile '%s'", so->path);
+        return out;
     }
     daemonctx_error err;
     daemonctx_tree *tree = daemonctx_tree_open(so->path, 0, &err);

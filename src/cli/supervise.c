@@ -141,6 +141,9 @@ static void finish(struct supervisor *s, const siginfo_t *si)
 {
     if (s->o->run)
         init_exit(s, si);
+    daemonctx_error err;
+    if (daemonctx_leave_cgroup(s->l->ctx, &err) < 0)
+        print_verbose(s->o->verbose, "supervisor: %s", err.message);
     if (si->si_code == CLD_EXITED)
         exit(si->si_status);
     /* Die of the signal, but without dumping the supervisor's core. */
@@ -172,7 +175,8 @@ static void schedule_restart(struct supervisor *s)
     s->next_delay_ms = s->next_delay_ms > s->o->restart_max_ms / 2 ? s->o->restart_max_ms : s->next_delay_ms * 2;
 }
 
-void supervisor_run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx_error *err)
+/* PROGRAM (reaped, SI) ended. */
+static void supervisor_run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx_error *err)
 {
     pid_t pid = s->child;
     dcx_watch_close(&s->watch);
@@ -200,6 +204,14 @@ static void child_ended(struct supervisor *s)
     supervisor_run_ended(s, &si, NULL);
 }
 
+/* SIGCHLD as a reaper: orphans reaped, PROGRAM's end handled. */
+static void reap(struct supervisor *s)
+{
+    siginfo_t si;
+    if (init_reap(s, &si))
+        supervisor_run_ended(s, &si, NULL);
+}
+
 /* This run failed to become ready (ERR says how): killed, and ended. */
 static void not_ready(struct supervisor *s, const daemonctx_error *err)
 {
@@ -217,7 +229,7 @@ static void on_signals(struct supervisor *s)
             return;
         int signo = (int)info.ssi_signo;
         if (signo == SIGCHLD) {
-            init_reap(s);
+            reap(s);
             continue;
         }
         if (signo == SIGTERM || signo == SIGINT || signo == SIGQUIT) {
@@ -300,7 +312,9 @@ static void prepare_output(struct supervisor *s)
 static void prepare(struct supervisor *s)
 {
     daemonctx_error err;
-    init_prepare(s);
+    int e = init_prepare(s);
+    if (e < 0)
+        supervisor_fail(s, DAEMONCTX_STEP_FORK, -e, "cannot become a child subreaper: %s", strerror(-e));
     if (sigprocmask(SIG_BLOCK, &s->forwarded, NULL) < 0 ||
         (s->sigfd = signalfd(-1, &s->forwarded, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
         supervisor_fail(s, DAEMONCTX_STEP_SIGNALS, errno, "supervisor: cannot set up signal forwarding: %s",
@@ -363,7 +377,7 @@ static void on_wakeup(struct supervisor *s, const struct pollfd *p)
         if (ended)
             child_ended(s);
         else if (s->reaper) /* its SIGCHLD may have been an orphan's */
-            init_reap(s);
+            reap(s);
     }
     if (p[0].revents)
         on_signals(s);

@@ -37,16 +37,16 @@ struct supervisor {
 /* supervise.c */
 void supervisor_fail(struct supervisor *s, enum daemonctx_step step, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
-/* PROGRAM (reaped, SI) ended. */
-void supervisor_run_ended(struct supervisor *s, const siginfo_t *si, const daemonctx_error *err);
 
 /* init.c */
-void init_prepare(struct supervisor *s);
+/* 0, or -errno: cannot become a child subreaper. */
+int init_prepare(struct supervisor *s);
 /* PROGRAM ended, under start --supervise: the rest of its tree too (its
  * cgroup, or the descendants the library finds). */
 void init_end_others(struct supervisor *s);
-/* SIGCHLD: reap every child that ended; PROGRAM's end is handled. */
-void init_reap(struct supervisor *s);
+/* SIGCHLD: reap every child that ended; true when PROGRAM was one (its
+ * status in *PROGRAM), for the caller to handle. */
+bool init_reap(const struct supervisor *s, siginfo_t *program);
 /* A signal for PROGRAM: to it, or to its group; on a terminal, a stop
  * signal stops us too. FROM_KERNEL: the terminal sent it. */
 void init_forward(struct supervisor *s, int signo, bool from_kernel);

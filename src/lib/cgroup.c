@@ -766,6 +766,47 @@ out:
     return r;
 }
 
+/* The parent's cgroup.procs of DIR, for leaving it. */
+static int parent_procs(const char *dir, char *out, size_t size)
+{
+    const char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return -EINVAL;
+    int n = snprintf(out, size, "%.*s/cgroup.procs", (int)(slash - dir), dir);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int daemonctx_leave_cgroup(daemonctx *ctx, daemonctx_error *err)
+{
+    dcx_clear(err);
+    if (!ctx)
+        return dcx_fail(err, DAEMONCTX_STEP_OPTIONS, EINVAL, "daemonctx_leave_cgroup() needs a context");
+    if (!ctx->cgroup_dir)
+        return 0;
+    char procs[PATH_MAX];
+    int r = parent_procs(ctx->cgroup_dir, procs, sizeof procs);
+    if (r < 0)
+        return dcx_fail(err, STEP, -r, "cgroup %s has no parent to go back to", ctx->cgroup_dir);
+    int fd = open_in(AT_FDCWD, procs, O_WRONLY);
+    if (fd < 0)
+        return dcx_fail(err, STEP, errno, "cannot leave cgroup %s for %s: %m", ctx->cgroup_dir, procs);
+    ssize_t n;
+    do
+        n = write(fd, "0", 1);
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    dcx_close(fd);
+    if (n < 0)
+        return dcx_fail(err, STEP, e, "cannot leave cgroup %s for %s: %m", ctx->cgroup_dir, procs);
+    if (rmdir(ctx->cgroup_dir) < 0 && errno != ENOENT)
+        return dcx_fail(err, STEP, errno, "cannot remove cgroup %s: %m", ctx->cgroup_dir);
+    if (ctx->pidfile)
+        (void)dcx_mark_remove(daemonctx_pidfile_fd(ctx->pidfile), "cgroup");
+    free(ctx->cgroup_dir);
+    ctx->cgroup_dir = NULL;
+    return 0;
+}
+
 int dcx_cgroup_enter(const struct dcx_plan *plan, daemonctx_error *err)
 {
     const struct dcx_cgroup_plan *cg = &plan->cgroup;

@@ -2272,6 +2272,44 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return 0;
 }
 
+/* Our cgroup v2 directory: the unified mount of a hybrid host, or
+ * /sys/fs/cgroup, plus the "0::" line of /proc/self/cgroup. */
+static int own_cgroup(char *out, size_t size)
+{
+    char *text = tu_read_file("/proc/self/cgroup");
+    const char *line = text ? strstr(text, "0::") : NULL;
+    if (!line)
+        return -1;
+    line += 3;
+    size_t len = strcspn(line, "\n");
+    struct stat st;
+    const char *mnt = stat("/sys/fs/cgroup/unified/cgroup.procs", &st) == 0 ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup";
+    int n = snprintf(out, size, "%s%.*s", mnt, (int)len, line);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* The cgroups daemons of this test made and that outlive them: start names
+ * one after the pidfile (systemd-escape --path), so after the test's
+ * temporary directory; stop removes it, but a daemon the harness killed
+ * leaves it empty. */
+static void remove_daemon_cgroups(const char *tmpdir)
+{
+    char dir[PATH_MAX], escaped[PATH_MAX];
+    const char *base = strrchr(tmpdir, '/');
+    size_t k = 0;
+    for (base = base ? base + 1 : tmpdir; *base && k + 5 < sizeof escaped; base++)
+        k += (size_t)(*base == '-' ? snprintf(escaped + k, 5, "\\x2d") : snprintf(escaped + k, 2, "%c", *base));
+    escaped[k] = '\0';
+    DIR *d = own_cgroup(dir, sizeof dir) == 0 ? opendir(dir) : NULL;
+    if (!d)
+        return;
+    const struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "daemonctx-", 10) == 0 && strstr(e->d_name, escaped))
+            (void)rmdir(tu_fmt("%s/%s", dir, e->d_name));
+    (void)closedir(d);
+}
+
 static void tu_cleanup(void)
 {
     if (getpid() != main_pid)
@@ -2290,6 +2328,7 @@ static void tu_cleanup(void)
             }
     }
     for (size_t i = 0; i < ntmpdirs; i++) {
+        remove_daemon_cgroups(tmpdirs[i]);
         if (!getenv("DCX_TEST_KEEP_TMP"))
             (void)nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(tmpdirs[i]);
