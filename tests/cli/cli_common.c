@@ -36,6 +36,19 @@ void cli_cmd(tu_cmd *c, const char *first_arg)
         tu_cmd_arg(c, "%s", first_arg);
 }
 
+/* The command run as nobody: from a private copy, which nobody can reach
+ * wherever the build tree lives. */
+void cli_cmd_as_nobody(tu_cmd *c, const char *first_arg)
+{
+    tu_cmd_init_program(c, tu_exec_copy(cli_path()));
+    if (first_arg)
+        tu_cmd_arg(c, "%s", first_arg);
+    c->set_ids = true;
+    c->ruid = c->euid = 65534;
+    c->rgid = c->egid = 65534;
+    c->no_leak_check = true;
+}
+
 cli_result cli_finish(tu_proc *p, int64_t started_ms)
 {
     cli_result r;

@@ -25,6 +25,8 @@ const char *prog_path(void);
 
 /* A command "daemonctx ARG..."; add more with tu_cmd_arg. */
 void cli_cmd(tu_cmd *c, const char *first_arg);
+/* The same, run as nobody:nogroup from a private copy of the command. */
+void cli_cmd_as_nobody(tu_cmd *c, const char *first_arg);
 
 typedef struct cli_result {
     int code; /* exit status, or 128 + signal */

@@ -44,11 +44,7 @@ static pid_t start_with(const char *pf, const char *const *opts, cli_result *out
 static cli_result start_as_nobody(const char *pf, const char *const *opts)
 {
     tu_cmd c;
-    cli_cmd(&c, "start");
-    c.set_ids = true;
-    c.ruid = c.euid = 65534;
-    c.rgid = c.egid = 65534;
-    c.no_leak_check = true;
+    cli_cmd_as_nobody(&c, "start");
     tu_cmd_arg(&c, "--pidfile=%s", pf);
     for (size_t i = 0; opts[i]; i++)
         tu_cmd_arg(&c, "%s", opts[i]);

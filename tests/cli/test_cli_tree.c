@@ -20,12 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A private copy: it may run as nobody (see prog_path). */
 static const char *tree_prog(void)
 {
-    const char *p = getenv("DCX_TREE_PROG");
-    if (!p || !*p)
-        TU_FAIL("$DCX_TREE_PROG (the tree-building test program) is not set");
-    return p;
+    return tu_exec_copy(tu_env("DCX_TREE_PROG"));
 }
 
 /* The cgroup a start with pidfile PF would make (its dry run says), or NULL. */
@@ -421,11 +419,7 @@ TU_TEST(cli_start_refuses_a_cgroup_parent_that_is_not_writable_leaving_nothing)
     TU_SYS(chown(home, 65534, 65534));
     const char *pf = tu_fmt("%s/d.pid", home);
     tu_cmd c;
-    cli_cmd(&c, "start");
-    c.set_ids = true;
-    c.ruid = c.euid = 65534;
-    c.rgid = c.egid = 65534;
-    c.no_leak_check = true;
+    cli_cmd_as_nobody(&c, "start");
     tu_cmd_arg(&c, "--pidfile=%s", pf);
     tu_cmd_arg(&c, "--cgroup=%s", parent);
     tu_cmd_arg(&c, "%s", prog_path());
@@ -434,11 +428,7 @@ TU_TEST(cli_start_refuses_a_cgroup_parent_that_is_not_writable_leaving_nothing)
     TU_ASSERT(!tu_path_exists(pf));
     tu_assert_no_descendants();
     /* Without --cgroup: where it cannot make one, it goes without. */
-    cli_cmd(&c, "start");
-    c.set_ids = true;
-    c.ruid = c.euid = 65534;
-    c.rgid = c.egid = 65534;
-    c.no_leak_check = true;
+    cli_cmd_as_nobody(&c, "start");
     tu_cmd_arg(&c, "--dry-run");
     tu_cmd_arg(&c, "--pidfile=%s", pf);
     tu_cmd_arg(&c, "%s", prog_path());
@@ -721,11 +711,7 @@ TU_TEST(cli_start_with_an_unwritable_log_directory_leaves_nothing)
     TU_SYS(mkdir(logs, 0755));
     const char *pf = tu_fmt("%s/run/d.pid", home);
     tu_cmd c;
-    cli_cmd(&c, "start");
-    c.set_ids = true;
-    c.ruid = c.euid = 65534;
-    c.rgid = c.egid = 65534;
-    c.no_leak_check = true;
+    cli_cmd_as_nobody(&c, "start");
     tu_cmd_arg(&c, "--pidfile=%s", pf);
     tu_cmd_arg(&c, "--runtime-dir=%s/run", home);
     tu_cmd_arg(&c, "--stdout=%s/out.log", logs);

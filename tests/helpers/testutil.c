@@ -1330,8 +1330,20 @@ static void exec_failed(tu_proc *p, const struct exec_failure *f)
     TU_FAIL("spawning %s: %s: %s", p->name, f->what, strerror(f->err));
 }
 
+/* A program of the build tree run as another user works only where the tree
+ * is within that user's reach, not in a checkout under a 0700 home: refused
+ * everywhere, so that a test doing it fails on the developer's machine too. */
+static void refuse_unreachable_program(const tu_cmd *c)
+{
+    size_t n = strlen(DCX_BUILD_DIR);
+    if (c->set_ids && c->euid != 0 && strncmp(c->argv[0], DCX_BUILD_DIR, n) == 0 && c->argv[0][n] == '/')
+        TU_FAIL("%s would run as uid %d from the build tree: run its private copy (tu_exec_copy)", c->argv[0],
+                (int)c->euid);
+}
+
 tu_proc *tu_spawn(tu_cmd *c)
 {
+    refuse_unreachable_program(c);
     tu_proc *p = tu_alloc(sizeof *p);
     memset(p, 0, sizeof *p);
     p->report = p->out = p->err = p->exe = -1;

@@ -12,10 +12,12 @@ import errno
 import json
 import os
 import select
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -261,6 +263,23 @@ def runner(tmp_path):
     r = Runner(tmp_path)
     yield r
     r.cleanup()
+
+
+@pytest.fixture
+def any_user_env():
+    """The environment for an interpreter that runs as another user from the
+    start: PYTHONPATH names a copy of the packages in a 0755 directory under
+    /tmp, since the build tree may sit under a 0700 home (/root/project)."""
+    import daemonctx
+    root = Path(daemonctx.__file__).resolve().parents[1]
+    copy = Path(tempfile.mkdtemp(prefix='dcx-py-'))
+    try:
+        copy.chmod(0o755)
+        for package in ('daemonctx', 'pep3143daemon', 'daemon'):
+            shutil.copytree(root / package, copy / package)
+        yield dict(os.environ, PYTHONPATH=str(copy))
+    finally:
+        shutil.rmtree(copy)
 
 
 # ------------------------------------------------------------ private /tmp

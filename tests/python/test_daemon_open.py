@@ -504,22 +504,22 @@ with daemon.DaemonContext(working_directory={wd!r}, pidfile=daemon.pidfile.Timeo
 
 
 @requires_root
-def test_a_refused_privilege_change_raises_in_the_invoking_process(runner):
+def test_a_refused_privilege_change_raises_in_the_invoking_process(runner, any_user_env):
     # Run as nobody, asking for root's ids: refused after the fork.
     exc = run_failing(runner, 'ctx = daemon.DaemonContext(uid=0, gid=0, files_preserve=[report])\n',
-                      preexec_fn=as_nobody)
+                      preexec_fn=as_nobody, env=any_user_env, cwd='/')
     assert exc['type'] == 'DaemonOSEnvironmentError'
     assert exc['step'] in ('setgid', 'setuid') and exc['errno'] == errno.EPERM
 
 
 @requires_root
-def test_a_failed_fork_raises_daemon_process_detach_error(runner):
+def test_a_failed_fork_raises_daemon_process_detach_error(runner, any_user_env):
     def nobody_without_processes():
         as_nobody()
         import resource
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     exc = run_failing(runner, 'ctx = daemon.DaemonContext(detach_process=True, files_preserve=[report])\n',
-                      preexec_fn=nobody_without_processes)
+                      preexec_fn=nobody_without_processes, env=any_user_env, cwd='/')
     assert exc['type'] == 'DaemonProcessDetachError' and 'builtins.OSError' in exc['classes']
     assert exc['step'] == 'fork' and exc['errno'] == errno.EAGAIN
 
