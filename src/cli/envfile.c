@@ -47,152 +47,181 @@ static int fail(struct env_file_error *e, unsigned line, const char *what)
     return -1;
 }
 
+/* The text read so far, and where. A step returns 0 to read on, 1 when an
+ * assignment is complete, or a failure. */
+struct parser {
+    enum state st;
+    char *name, *value;
+    size_t nn, vn, keep; /* keep: value bytes not to trim */
+    unsigned line, start; /* start: the line of the assignment being read */
+    struct env_file_error *e;
+};
+
+/* Outside a value: comments, blank lines, the name. */
+static int step_name(struct parser *p, char c, bool end)
+{
+    switch (p->st) {
+    case LINE_START:
+        if (c == '#' || c == ';') {
+            p->st = COMMENT;
+        } else if (!blank(c) && c != '\n') {
+            if (c == '=')
+                return fail(p->e, p->line, "no variable name before '='");
+            p->st = KEY;
+            p->start = p->line;
+            p->nn = p->vn = p->keep = 0;
+            p->name[p->nn++] = c;
+        }
+        return 0;
+    case COMMENT:
+        if (c == '\\')
+            p->st = COMMENT_ESCAPE;
+        else if (c == '\n')
+            p->st = LINE_START;
+        return 0;
+    case COMMENT_ESCAPE:
+        p->st = end ? LINE_START : COMMENT;
+        return 0;
+    default: /* KEY */
+        if (c == '\n')
+            return fail(p->e, p->line, "not NAME=VALUE: no '='");
+        if (c != '=') {
+            p->name[p->nn++] = c;
+            return 0;
+        }
+        while (p->nn > 0 && blank(p->name[p->nn - 1]))
+            p->nn--;
+        p->name[p->nn] = '\0';
+        p->st = PRE_VALUE;
+        if (!dcx_env_name_valid(p->name, p->nn))
+            return fail(p->e, p->line, "not a variable name (letters, digits and underscores, not starting with a digit)");
+        return 0;
+    }
+}
+
+/* An unquoted value, or the blanks before a value. */
+static int step_value(struct parser *p, char c, bool end)
+{
+    switch (p->st) {
+    case PRE_VALUE:
+        if (c == '\n')
+            return 1;
+        if (c == '\'') {
+            p->st = SINGLE_QUOTED;
+        } else if (c == '"') {
+            p->st = DOUBLE_QUOTED;
+        } else if (c == '\\') {
+            p->st = VALUE_ESCAPE;
+        } else if (!blank(c)) {
+            p->value[p->vn++] = c;
+            p->keep = p->vn;
+            p->st = VALUE;
+        }
+        return 0;
+    case VALUE:
+        if (c == '\n') {
+            p->vn = p->keep; /* trailing blanks go */
+            return 1;
+        }
+        if (c == '\\') {
+            p->st = VALUE_ESCAPE;
+        } else {
+            p->value[p->vn++] = c;
+            if (!blank(c))
+                p->keep = p->vn;
+        }
+        return 0;
+    default: /* VALUE_ESCAPE */
+        if (end) {
+            p->vn = p->keep;
+            return 1;
+        }
+        if (c != '\n') {
+            p->value[p->vn++] = c;
+            p->keep = p->vn;
+        }
+        p->st = VALUE;
+        return 0;
+    }
+}
+
+/* A quoted value, and what may follow its closing quote. */
+static int step_quoted(struct parser *p, char c, bool end)
+{
+    switch (p->st) {
+    case SINGLE_QUOTED:
+        if (end)
+            return fail(p->e, p->start, "no closing single quote");
+        if (c == '\'')
+            p->st = AFTER_QUOTE;
+        else
+            p->value[p->vn++] = c;
+        return 0;
+    case DOUBLE_QUOTED:
+        if (end)
+            return fail(p->e, p->start, "no closing double quote");
+        if (c == '"')
+            p->st = AFTER_QUOTE;
+        else if (c == '\\')
+            p->st = DOUBLE_QUOTED_ESCAPE;
+        else
+            p->value[p->vn++] = c;
+        return 0;
+    case DOUBLE_QUOTED_ESCAPE:
+        if (end)
+            return fail(p->e, p->start, "no closing double quote");
+        if (c != '\n' && !strchr("\"\\`$", c))
+            p->value[p->vn++] = '\\';
+        if (c != '\n')
+            p->value[p->vn++] = c;
+        p->st = DOUBLE_QUOTED;
+        return 0;
+    default: /* AFTER_QUOTE */
+        if (c == '\n')
+            return 1;
+        return blank(c) ? 0 : fail(p->e, p->line, "text after the closing quote");
+    }
+}
+
+static int step(struct parser *p, char c, bool end)
+{
+    switch (p->st) {
+    case LINE_START:
+    case COMMENT:
+    case COMMENT_ESCAPE:
+    case KEY:
+        return step_name(p, c, end);
+    case PRE_VALUE:
+    case VALUE:
+    case VALUE_ESCAPE:
+        return step_value(p, c, end);
+    default:
+        return step_quoted(p, c, end);
+    }
+}
+
 int env_file_parse(const char *data, size_t len, env_file_assign fn, void *arg, struct env_file_error *e)
 {
     /* Neither a name nor a value is longer than the text. */
-    char *name = malloc(len + 1), *value = malloc(len + 1);
-    if (!name || !value) {
-        free(name);
-        free(value);
-        return fail(e, 0, "out of memory");
-    }
-    enum state st = LINE_START;
-    unsigned line = 1, start = 1; /* the line of the assignment being read */
-    size_t nn = 0, vn = 0, keep = 0; /* keep: value bytes not to trim */
-    int r = 0;
+    struct parser p = {.st = LINE_START, .name = malloc(len + 1), .value = malloc(len + 1), .line = 1, .start = 1, .e = e};
+    int r = p.name && p.value ? 0 : fail(e, 0, "out of memory");
     for (size_t i = 0; i <= len && r == 0; i++) {
         bool end = i == len;
         char c = '\n';
         if (!end)
             c = data[i];
-        if (!end && c == '\0') {
-            r = fail(e, line, "a NUL byte");
-            break;
-        }
-        bool assign = false;
-        switch (st) {
-        case LINE_START:
-            if (c == '#' || c == ';') {
-                st = COMMENT;
-            } else if (!blank(c) && c != '\n') {
-                st = KEY;
-                start = line;
-                nn = vn = keep = 0;
-                if (c == '=') {
-                    r = fail(e, line, "no variable name before '='");
-                    break;
-                }
-                name[nn++] = c;
-            }
-            break;
-        case COMMENT:
-            if (c == '\\')
-                st = COMMENT_ESCAPE;
-            else if (c == '\n')
-                st = LINE_START;
-            break;
-        case COMMENT_ESCAPE:
-            st = end ? LINE_START : COMMENT;
-            break;
-        case KEY:
-            if (c == '=') {
-                while (nn > 0 && blank(name[nn - 1]))
-                    nn--;
-                name[nn] = '\0';
-                if (!dcx_env_name_valid(name, nn))
-                    r = fail(e, line, "not a variable name (letters, digits and underscores, not starting with a digit)");
-                st = PRE_VALUE;
-            } else if (c == '\n') {
-                r = fail(e, line, "not NAME=VALUE: no '='");
-            } else {
-                name[nn++] = c;
-            }
-            break;
-        case PRE_VALUE:
-            if (c == '\n') {
-                assign = true;
-            } else if (c == '\'') {
-                st = SINGLE_QUOTED;
-            } else if (c == '"') {
-                st = DOUBLE_QUOTED;
-            } else if (c == '\\') {
-                st = VALUE_ESCAPE;
-            } else if (!blank(c)) {
-                value[vn++] = c;
-                keep = vn;
-                st = VALUE;
-            }
-            break;
-        case VALUE:
-            if (c == '\n') {
-                vn = keep; /* trailing blanks go */
-                assign = true;
-            } else if (c == '\\') {
-                st = VALUE_ESCAPE;
-            } else {
-                value[vn++] = c;
-                if (!blank(c))
-                    keep = vn;
-            }
-            break;
-        case VALUE_ESCAPE:
-            if (end) {
-                vn = keep;
-                assign = true;
-            } else if (c != '\n') {
-                value[vn++] = c;
-                keep = vn;
-            }
-            st = end ? st : VALUE;
-            break;
-        case SINGLE_QUOTED:
-            if (end)
-                r = fail(e, start, "no closing single quote");
-            else if (c == '\'')
-                st = AFTER_QUOTE;
-            else
-                value[vn++] = c;
-            break;
-        case DOUBLE_QUOTED:
-            if (end)
-                r = fail(e, start, "no closing double quote");
-            else if (c == '"')
-                st = AFTER_QUOTE;
-            else if (c == '\\')
-                st = DOUBLE_QUOTED_ESCAPE;
-            else
-                value[vn++] = c;
-            break;
-        case DOUBLE_QUOTED_ESCAPE:
-            if (end) {
-                r = fail(e, start, "no closing double quote");
-                break;
-            }
-            if (c != '\n') {
-                if (!strchr("\"\\`$", c))
-                    value[vn++] = '\\';
-                value[vn++] = c;
-            }
-            st = DOUBLE_QUOTED;
-            break;
-        case AFTER_QUOTE:
-            if (c == '\n')
-                assign = true;
-            else if (!blank(c))
-                r = fail(e, line, "text after the closing quote");
-            break;
-        }
-        if (assign && r == 0) {
-            value[vn] = '\0';
-            r = fn(arg, name, value, start);
+        r = !end && c == '\0' ? fail(e, p.line, "a NUL byte") : step(&p, c, end);
+        if (r == 1) {
+            p.value[p.vn] = '\0';
+            r = fn(arg, p.name, p.value, p.start);
             if (r < 0)
-                fail(e, start, NULL);
-            st = LINE_START;
+                fail(e, p.start, NULL);
+            p.st = LINE_START;
         }
         if (c == '\n' && !end)
-            line++;
+            p.line++;
     }
-    free(name);
-    free(value);
+    free(p.name);
+    free(p.value);
     return r < 0 ? r : 0;
 }

@@ -190,6 +190,21 @@ void free_start_options(struct start_opts *o)
 
 /* The options of a service (limits, environment, runtime directory, cgroup):
  * 0, 1 when C is none of them, or -1 after a usage error. */
+static int parse_cgroup(int c, int index, struct start_opts *o)
+{
+    if (optarg && strcmp(optarg, "auto") == 0) {
+        o->cgroup = DAEMONCTX_CGROUP_AUTO;
+    } else if (optarg && strcmp(optarg, "none") == 0) {
+        o->cgroup = DAEMONCTX_CGROUP_NONE;
+    } else if (optarg && optarg[0] == '/') {
+        o->cgroup = DAEMONCTX_CGROUP_PARENT;
+        o->cgroup_parent = optarg;
+    } else {
+        return bad_value(c, index, optarg ? optarg : "", "auto, none, or the absolute path of a parent cgroup");
+    }
+    return 0;
+}
+
 static int parse_service_option(int c, int index, struct start_opts *o)
 {
     long n;
@@ -239,19 +254,7 @@ static int parse_service_option(int c, int index, struct start_opts *o)
         o->runtime_dir = optarg;
         break;
     case OPT_CGROUP:
-        if (!optarg) {
-            return bad_value(c, index, "", "auto, none, or the absolute path of a parent cgroup");
-        } else if (strcmp(optarg, "auto") == 0) {
-            o->cgroup = DAEMONCTX_CGROUP_AUTO;
-        } else if (strcmp(optarg, "none") == 0) {
-            o->cgroup = DAEMONCTX_CGROUP_NONE;
-        } else if (optarg[0] == '/') {
-            o->cgroup = DAEMONCTX_CGROUP_PARENT;
-            o->cgroup_parent = optarg;
-        } else {
-            return bad_value(c, index, optarg, "auto, none, or the absolute path of a parent cgroup");
-        }
-        break;
+        return parse_cgroup(c, index, o);
     case OPT_RUNTIME_DIR_MODE:
         if (parse_octal_mode(optarg, &o->runtime_dir_mode) < 0)
             return bad_value(c, index, optarg, "an octal mode from 0 to 0777");
@@ -264,11 +267,129 @@ static int parse_service_option(int c, int index, struct start_opts *o)
 
 /* Returns 0, -1 after a usage error was printed, -2 after another error,
  * or 1 when --help was printed. RUN: the options of `run`. */
-int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
+/* What daemonctx_open does, PEP 3143's options: 0 when C is one of them,
+ * 1 when not, -1 for a bad value. */
+static int parse_context_option(int c, int index, struct start_opts *o)
 {
     long n;
+    switch (c) {
+    case 'p':
+        o->pidfile = optarg;
+        return 0;
+    case 'd':
+        if (!optarg || !*optarg)
+            return bad_value(c, index, "", "a directory");
+        o->chdir = optarg;
+        return 0;
+    case 'r':
+        o->chroot = optarg;
+        return 0;
+    case 'm':
+        if (parse_octal_mode(optarg, &o->umask) < 0)
+            return bad_value(c, index, optarg, "an octal mode from 0 to 0777");
+        return 0;
+    case 'u':
+        o->user = optarg;
+        return 0;
+    case 'g':
+        o->group = optarg;
+        return 0;
+    case OPT_ALLOW_CORE:
+        o->allow_core = true;
+        return 0;
+    case OPT_DETACH:
+        if (strcmp(optarg, "auto") == 0)
+            o->detach = DAEMONCTX_DETACH_AUTO;
+        else if (strcmp(optarg, "yes") == 0)
+            o->detach = DAEMONCTX_DETACH_YES;
+        else if (strcmp(optarg, "no") == 0)
+            o->detach = DAEMONCTX_DETACH_NO;
+        else
+            return bad_value(c, index, optarg, "auto, yes or no");
+        return 0;
+    case 'k':
+        if (parse_int(optarg, 0, INT_MAX, &n) < 0)
+            return bad_value(c, index, optarg, "a file descriptor number");
+        if (!keeps(o, (int)n))
+            o->keep_fds[o->n_keep++] = (int)n;
+        return 0;
+    case 'i':
+        o->stdio_path[0] = optarg;
+        return 0;
+    case 'o':
+        o->stdio_path[1] = optarg;
+        return 0;
+    case 'e':
+        o->stdio_path[2] = optarg;
+        return 0;
+    case OPT_SYSLOG:
+        o->syslog = true;
+        if (optarg && parse_syslog(optarg, &o->syslog_priority) < 0)
+            return bad_value(c, index, optarg, "FACILITY.PRIORITY, e.g. daemon.notice");
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* How the start waits, supervises and ends: as parse_context_option. */
+static int parse_supervision_option(int c, int index, struct start_opts *o)
+{
     int signo;
-    bool given[OPT_HELP - OPT_ALLOW_CORE + 1] = {false};
+    switch (c) {
+    case OPT_SUPERVISE:
+        o->supervise = true;
+        return 0;
+    case OPT_RESTART:
+        o->restart = true;
+        return 0;
+    case OPT_RESTART_DELAY:
+        if (parse_seconds(optarg, &o->restart_delay_ms) < 0 || o->restart_delay_ms == 0)
+            return bad_value(c, index, optarg, "a positive number of seconds");
+        return 0;
+    case OPT_RESTART_MAX:
+        if (parse_seconds(optarg, &o->restart_max_ms) < 0 || o->restart_max_ms == 0)
+            return bad_value(c, index, optarg, "a positive number of seconds");
+        return 0;
+    case OPT_READY:
+        if (parse_ready(optarg, o) < 0)
+            return bad_value(c, index, optarg, "exec, notify or fd:N with N >= 3");
+        return 0;
+    case OPT_TIMEOUT:
+        if (parse_seconds(optarg, &o->timeout_ms) < 0)
+            return bad_value(c, index, optarg, "a number of seconds (0: no limit)");
+        return 0;
+    case OPT_DRY_RUN:
+        o->dry_run = true;
+        return 0;
+    case OPT_IGNORE_SIGNAL:
+        if (parse_signal(optarg, &signo) < 0 || signo == SIGKILL || signo == SIGSTOP)
+            return bad_value(c, index, optarg, "a signal that can be ignored, e.g. HUP");
+        (void)sigaddset(&o->ignore, signo);
+        return 0;
+    case OPT_LOG_TIMESTAMPS:
+        o->log_timestamps = true;
+        return 0;
+    case OPT_SIGNAL_GROUP:
+        o->signal_group = true;
+        return 0;
+    case OPT_SUBREAPER:
+        o->subreaper = true;
+        return 0;
+    case OPT_GRACE:
+        if (parse_seconds(optarg, &o->grace_ms) < 0)
+            return bad_value(c, index, optarg, "a number of seconds");
+        return 0;
+    case 'v':
+        o->verbose = true;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static void set_defaults(struct start_opts *o, bool run)
+{
     memset(o, 0, sizeof *o);
     o->run = o->supervise = run;
     o->grace_ms = 5000;
@@ -285,140 +406,11 @@ int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
      * cgroup it is in when it exits. */
     o->cgroup = run ? DAEMONCTX_CGROUP_NONE : DAEMONCTX_CGROUP_AUTO;
     (void)sigemptyset(&o->ignore);
-    /* --keep-fd can repeat at most once per argument. */
-    o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
-    o->env = malloc((size_t)argc * sizeof *o->env);
-    if (!o->keep_fds || !o->env) {
-        print_error("out of memory");
-        return -2;
-    }
+}
 
-    opterr = 0;
-    optind = 1;
-    for (;;) {
-        int index = -1;
-        int c = getopt_long(argc, argv, "+:p:d:r:m:u:g:k:i:o:e:v", long_options, &index);
-        if (c == -1)
-            break;
-        if (c >= OPT_ALLOW_CORE && c <= OPT_HELP)
-            given[c - OPT_ALLOW_CORE] = true;
-        switch (c) {
-        case 'p':
-            o->pidfile = optarg;
-            break;
-        case 'd':
-            if (!optarg || !*optarg)
-                return bad_value(c, index, "", "a directory");
-            o->chdir = optarg;
-            break;
-        case 'r':
-            o->chroot = optarg;
-            break;
-        case 'm':
-            if (parse_octal_mode(optarg, &o->umask) < 0)
-                return bad_value(c, index, optarg, "an octal mode from 0 to 0777");
-            break;
-        case 'u':
-            o->user = optarg;
-            break;
-        case 'g':
-            o->group = optarg;
-            break;
-        case OPT_ALLOW_CORE:
-            o->allow_core = true;
-            break;
-        case OPT_DETACH:
-            if (strcmp(optarg, "auto") == 0)
-                o->detach = DAEMONCTX_DETACH_AUTO;
-            else if (strcmp(optarg, "yes") == 0)
-                o->detach = DAEMONCTX_DETACH_YES;
-            else if (strcmp(optarg, "no") == 0)
-                o->detach = DAEMONCTX_DETACH_NO;
-            else
-                return bad_value(c, index, optarg, "auto, yes or no");
-            break;
-        case 'k':
-            if (parse_int(optarg, 0, INT_MAX, &n) < 0)
-                return bad_value(c, index, optarg, "a file descriptor number");
-            if (!keeps(o, (int)n))
-                o->keep_fds[o->n_keep++] = (int)n;
-            break;
-        case 'i':
-            o->stdio_path[0] = optarg;
-            break;
-        case 'o':
-            o->stdio_path[1] = optarg;
-            break;
-        case 'e':
-            o->stdio_path[2] = optarg;
-            break;
-        case OPT_SYSLOG:
-            o->syslog = true;
-            if (optarg && parse_syslog(optarg, &o->syslog_priority) < 0)
-                return bad_value(c, index, optarg, "FACILITY.PRIORITY, e.g. daemon.notice");
-            break;
-        case OPT_SUPERVISE:
-            o->supervise = true;
-            break;
-        case OPT_RESTART:
-            o->restart = true;
-            break;
-        case OPT_RESTART_DELAY:
-            if (parse_seconds(optarg, &o->restart_delay_ms) < 0 || o->restart_delay_ms == 0)
-                return bad_value(c, index, optarg, "a positive number of seconds");
-            break;
-        case OPT_RESTART_MAX:
-            if (parse_seconds(optarg, &o->restart_max_ms) < 0 || o->restart_max_ms == 0)
-                return bad_value(c, index, optarg, "a positive number of seconds");
-            break;
-        case OPT_READY:
-            if (parse_ready(optarg, o) < 0)
-                return bad_value(c, index, optarg, "exec, notify or fd:N with N >= 3");
-            break;
-        case OPT_TIMEOUT:
-            if (parse_seconds(optarg, &o->timeout_ms) < 0)
-                return bad_value(c, index, optarg, "a number of seconds (0: no limit)");
-            break;
-        case OPT_DRY_RUN:
-            o->dry_run = true;
-            break;
-        case OPT_IGNORE_SIGNAL:
-            if (parse_signal(optarg, &signo) < 0 || signo == SIGKILL || signo == SIGSTOP)
-                return bad_value(c, index, optarg, "a signal that can be ignored, e.g. HUP");
-            (void)sigaddset(&o->ignore, signo);
-            break;
-        case OPT_LOG_TIMESTAMPS:
-            o->log_timestamps = true;
-            break;
-        case OPT_SIGNAL_GROUP:
-            o->signal_group = true;
-            break;
-        case OPT_SUBREAPER:
-            o->subreaper = true;
-            break;
-        case OPT_GRACE:
-            if (parse_seconds(optarg, &o->grace_ms) < 0)
-                return bad_value(c, index, optarg, "a number of seconds");
-            break;
-        case 'v':
-            o->verbose = true;
-            break;
-        case OPT_HELP:
-            return print_help() == 0 ? 1 : -2;
-        default: {
-            int r = parse_service_option(c, index, o);
-            if (r < 0)
-                return -1;
-            if (r > 0) { /* '?' or ':' */
-                getopt_usage_error(c, argv);
-                return -1;
-            }
-            break;
-        }
-        }
-    }
-    if (check_command(o, given) < 0)
-        return -1;
+/* The command line after the options: PROGRAM and its arguments. */
+static int take_program(int argc, char **argv, struct start_opts *o, bool run)
+{
     if (optind >= argc) {
         usage_error("%s needs a PROGRAM to run", run ? "run" : "start");
         return -1;
@@ -432,5 +424,42 @@ int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
      * not in "/"; its stdio is inherited unless -i/-o/-e say otherwise. */
     if (run && !o->chdir)
         o->chdir = ".";
+    return 0;
+}
+
+int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
+{
+    bool given[OPT_HELP - OPT_ALLOW_CORE + 1] = {false};
+    set_defaults(o, run);
+    /* --keep-fd can repeat at most once per argument. */
+    o->keep_fds = malloc((size_t)argc * sizeof *o->keep_fds);
+    o->env = malloc((size_t)argc * sizeof *o->env);
+    if (!o->keep_fds || !o->env) {
+        print_error("out of memory");
+        return -2;
+    }
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int index = -1;
+        int c = getopt_long(argc, argv, "+:p:d:r:m:u:g:k:i:o:e:v", long_options, &index);
+        if (c == -1)
+            break;
+        if (c >= OPT_ALLOW_CORE && c <= OPT_HELP)
+            given[c - OPT_ALLOW_CORE] = true;
+        if (c == OPT_HELP)
+            return print_help() == 0 ? 1 : -2;
+        int r = parse_context_option(c, index, o);
+        if (r > 0)
+            r = parse_supervision_option(c, index, o);
+        if (r > 0)
+            r = parse_service_option(c, index, o);
+        if (r > 0) /* '?' or ':' */
+            getopt_usage_error(c, argv);
+        if (r != 0)
+            return -1;
+    }
+    if (check_command(o, given) < 0 || take_program(argc, argv, o, run) < 0)
+        return -1;
     return check_combinations(o);
 }

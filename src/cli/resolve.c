@@ -28,62 +28,71 @@ static bool all_digits(const char *s)
     return true;
 }
 
-int resolve_identity(const struct start_opts *o, struct launch *l)
+/* --user: its uid, and its primary group unless --group gives one. */
+static int resolve_user(const struct start_opts *o, struct launch *l)
+{
+    const struct passwd *pw;
+    long n;
+    errno = 0;
+    if (all_digits(o->user)) {
+        if (parse_int(o->user, 0, (long)(uid_t)-2, &n) < 0) {
+            print_error("invalid user id '%s'", o->user);
+            return EXIT_USER;
+        }
+        l->uid = (uid_t)n;
+        pw = getpwuid(l->uid);
+    } else if ((pw = getpwnam(o->user))) {
+        l->uid = pw->pw_uid;
+    } else {
+        if (errno && errno != ENOENT && errno != ESRCH)
+            print_error("cannot look up user '%s': %s", o->user, strerror(errno));
+        else
+            print_error("unknown user '%s'", o->user);
+        return EXIT_USER;
+    }
+    l->set_uid = true;
+    if (o->group)
+        return 0;
+    if (!pw) {
+        print_error("user '%s' has no passwd entry: give its group with --group", o->user);
+        return EXIT_USER;
+    }
+    l->gid = pw->pw_gid;
+    l->set_gid = true;
+    return 0;
+}
+
+static int resolve_group(const struct start_opts *o, struct launch *l)
 {
     long n;
-    if (o->user) {
-        const struct passwd *pw;
+    if (all_digits(o->group)) {
+        if (parse_int(o->group, 0, (long)(gid_t)-2, &n) < 0) {
+            print_error("invalid group id '%s'", o->group);
+            return EXIT_USER;
+        }
+        l->gid = (gid_t)n;
+    } else {
         errno = 0;
-        if (all_digits(o->user)) {
-            if (parse_int(o->user, 0, (long)(uid_t)-2, &n) < 0) {
-                print_error("invalid user id '%s'", o->user);
-                return EXIT_USER;
-            }
-            l->uid = (uid_t)n;
-            pw = getpwuid(l->uid);
-        } else {
-            pw = getpwnam(o->user);
-            if (!pw) {
-                if (errno && errno != ENOENT && errno != ESRCH)
-                    print_error("cannot look up user '%s': %s", o->user, strerror(errno));
-                else
-                    print_error("unknown user '%s'", o->user);
-                return EXIT_USER;
-            }
-            l->uid = pw->pw_uid;
+        const struct group *gr = getgrnam(o->group);
+        if (!gr) {
+            if (errno && errno != ENOENT && errno != ESRCH)
+                print_error("cannot look up group '%s': %s", o->group, strerror(errno));
+            else
+                print_error("unknown group '%s'", o->group);
+            return EXIT_USER;
         }
-        l->set_uid = true;
-        if (!o->group) {
-            if (!pw) {
-                print_error("user '%s' has no passwd entry: give its group with --group", o->user);
-                return EXIT_USER;
-            }
-            l->gid = pw->pw_gid;
-            l->set_gid = true;
-        }
+        l->gid = gr->gr_gid;
     }
-    if (o->group) {
-        if (all_digits(o->group)) {
-            if (parse_int(o->group, 0, (long)(gid_t)-2, &n) < 0) {
-                print_error("invalid group id '%s'", o->group);
-                return EXIT_USER;
-            }
-            l->gid = (gid_t)n;
-        } else {
-            errno = 0;
-            const struct group *gr = getgrnam(o->group);
-            if (!gr) {
-                if (errno && errno != ENOENT && errno != ESRCH)
-                    print_error("cannot look up group '%s': %s", o->group, strerror(errno));
-                else
-                    print_error("unknown group '%s'", o->group);
-                return EXIT_USER;
-            }
-            l->gid = gr->gr_gid;
-        }
-        l->set_gid = true;
-    }
+    l->set_gid = true;
     return 0;
+}
+
+int resolve_identity(const struct start_opts *o, struct launch *l)
+{
+    int r = o->user ? resolve_user(o, l) : 0;
+    if (r == 0 && o->group)
+        r = resolve_group(o, l);
+    return r;
 }
 
 char *join_path(const char *a, const char *b)
@@ -211,58 +220,47 @@ static int report_program(const struct start_opts *o, const struct launch *l, in
     return EXIT_NOEXEC;
 }
 
-int resolve_program(const struct start_opts *o, struct launch *l)
+/* PROG in the PATH entry P of LEN bytes (empty: the working directory):
+ * 0 with *CANDIDATE, the errno of a miss, or -1 out of memory. */
+static int try_path_entry(const struct launch *l, const char *p, size_t len, const char *prog, char **candidate)
 {
-    const char *prog = o->argv[0];
-    if (strchr(prog, '/')) {
-        /* A relative PROGRAM runs from the working directory, as execv
-         * resolves it there. */
-        char *inner = prog[0] == '/' ? strdup(prog) : join_path(l->cwd, prog);
-        if (!inner) {
-            print_error("out of memory");
-            return EXIT_SYSTEM;
-        }
-        int e = check_executable(l, inner);
-        free(inner);
-        if (e)
-            return report_program(o, l, e, false);
-        l->program = strdup(prog);
-        if (!l->program) {
-            print_error("out of memory");
-            return EXIT_SYSTEM;
-        }
-        return 0;
+    char dir[PATH_MAX];
+    if (len >= sizeof dir)
+        len = 0;
+    memcpy(dir, len ? p : ".", len ? len : 1);
+    dir[len ? len : 1] = '\0';
+    *candidate = join_path(dir, prog);
+    char *inner = *candidate && dir[0] != '/' ? join_path(l->cwd, *candidate) : NULL;
+    int e = !*candidate || (dir[0] != '/' && !inner) ? -1 : check_executable(l, inner ? inner : *candidate);
+    free(inner);
+    if (e != 0) {
+        free(*candidate);
+        *candidate = NULL;
     }
-    /* execvp's search, done here so the daemon only needs execv and a miss is
-     * reported before forking. An entry that exists but cannot be executed is
-     * remembered, as execvp reports EACCES over ENOENT. */
+    return e;
+}
+
+/* execvp's search, done here so the daemon only needs execv and a miss is
+ * reported before forking. An entry that exists but cannot be executed is
+ * remembered, as execvp reports EACCES over ENOENT. */
+static int search_path(const struct start_opts *o, struct launch *l, const char *prog)
+{
     const char *path = getenv("PATH");
     if (!path || !*path)
         path = "/usr/local/bin:/usr/bin:/bin";
     int found_error = ENOENT;
-    const char *p = path;
-    for (;;) {
+    for (const char *p = path;;) {
         const char *colon = strchrnul(p, ':');
-        size_t len = (size_t)(colon - p);
-        char dir[PATH_MAX];
-        if (len >= sizeof dir)
-            len = 0;
-        memcpy(dir, len ? p : ".", len ? len : 1);
-        dir[len ? len : 1] = '\0';
-        char *candidate = join_path(dir, prog);
-        char *inner = candidate && dir[0] != '/' ? join_path(l->cwd, candidate) : NULL;
-        if (!candidate || (dir[0] != '/' && !inner)) {
-            free(candidate);
+        char *candidate;
+        int e = try_path_entry(l, p, (size_t)(colon - p), prog, &candidate);
+        if (e < 0) {
             print_error("out of memory");
             return EXIT_SYSTEM;
         }
-        int e = check_executable(l, inner ? inner : candidate);
-        free(inner);
         if (e == 0) {
             l->program = candidate;
             return 0;
         }
-        free(candidate);
         if (e != ENOENT && e != ENOTDIR && e != ELOOP && e != ENAMETOOLONG)
             found_error = e;
         if (!*colon)
@@ -270,6 +268,30 @@ int resolve_program(const struct start_opts *o, struct launch *l)
         p = colon + 1;
     }
     return report_program(o, l, found_error, true);
+}
+
+int resolve_program(const struct start_opts *o, struct launch *l)
+{
+    const char *prog = o->argv[0];
+    if (!strchr(prog, '/'))
+        return search_path(o, l, prog);
+    /* A relative PROGRAM runs from the working directory, as execv resolves
+     * it there. */
+    char *inner = prog[0] == '/' ? strdup(prog) : join_path(l->cwd, prog);
+    if (!inner) {
+        print_error("out of memory");
+        return EXIT_SYSTEM;
+    }
+    int e = check_executable(l, inner);
+    free(inner);
+    if (e)
+        return report_program(o, l, e, false);
+    l->program = strdup(prog);
+    if (!l->program) {
+        print_error("out of memory");
+        return EXIT_SYSTEM;
+    }
+    return 0;
 }
 
 static const char *const stream_names[3] = {"stdin", "stdout", "stderr"};

@@ -48,7 +48,8 @@ static void print_json_tree(const char *path, pid_t pid)
     daemonctx_tree_free(tree);
 }
 
-int cmd_status(int argc, char **argv)
+/* --pidfile into *PATH, --json into *JSON: 0, 1 after --help, or -1. */
+static int parse_status_options(int argc, char **argv, const char **path, bool *json)
 {
     static const struct option options[] = {
         {"pidfile", required_argument, NULL, 'p'},
@@ -56,65 +57,68 @@ int cmd_status(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL;
-    bool json = false;
     opterr = 0;
     optind = 1;
     for (;;) {
         int c = getopt_long(argc, argv, "+:p:", options, NULL);
         if (c == -1)
             break;
-        switch (c) {
-        case 'p':
-            path = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            return print_help();
-        default: /* '?' or ':' */
+        if (c == 'p') {
+            *path = optarg;
+        } else if (c == 'j') {
+            *json = true;
+        } else if (c == 'h') {
+            return 1;
+        } else { /* '?' or ':' */
             getopt_usage_error(c, argv);
-            return EXIT_USAGE;
+            return -1;
         }
     }
-    if (optind < argc) {
+    if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (!path) {
+    else if (!*path)
         usage_error("status needs --pidfile=PATH");
-        return EXIT_USAGE;
-    }
+    return optind < argc || !*path ? -1 : 0;
+}
 
+static void print_json(const char *path, int state, pid_t pid, int code)
+{
+    static const char *const names[] = {"not-running", "stale", "running", "starting"};
+    (void)fputs("{\"pidfile\":", stdout);
+    print_json_string(path);
+    (void)printf(",\"state\":\"%s\",\"pid\":", state < 0 ? "unknown" : names[state]);
+    if (pid > 0)
+        (void)printf("%d", (int)pid);
+    else
+        (void)fputs("null", stdout);
+    (void)printf(",\"exit\":%d", code);
+    print_json_tree(path, state == DAEMONCTX_PIDFILE_RUNNING ? pid : 0);
+    (void)puts("}");
+}
+
+int cmd_status(int argc, char **argv)
+{
+    static const char *const names[] = {"not running", "stale", "running", "starting"};
+    const char *path = NULL;
+    bool json = false;
+    int r = parse_status_options(argc, argv, &path, &json);
+    if (r != 0)
+        return r > 0 ? print_help() : EXIT_USAGE;
     daemonctx_error err;
     pid_t pid = 0;
     int state = daemonctx_pidfile_inspect(path, &pid, &err);
-    static const char *const names[] = {"not running", "stale", "running", "starting"};
-    static const char *const json_names[] = {"not-running", "stale", "running", "starting"};
     int code = state < 0                             ? STATUS_UNKNOWN
                : state == DAEMONCTX_PIDFILE_ABSENT ? STATUS_NOT_RUNNING
                : state == DAEMONCTX_PIDFILE_STALE  ? STATUS_STALE
                                                    : STATUS_RUNNING;
     if (state < 0)
         print_error("%s", err.message);
-    if (json) {
-        (void)fputs("{\"pidfile\":", stdout);
-        print_json_string(path);
-        (void)printf(",\"state\":\"%s\",\"pid\":", state < 0 ? "unknown" : json_names[state]);
-        if (pid > 0)
-            (void)printf("%d", (int)pid);
-        else
-            (void)fputs("null", stdout);
-        (void)printf(",\"exit\":%d", code);
-        print_json_tree(path, state == DAEMONCTX_PIDFILE_RUNNING ? pid : 0);
-        (void)puts("}");
-    } else if (state >= 0) {
-        if (pid > 0)
-            (void)printf("%s PID %d\n", names[state], (int)pid);
-        else
-            (void)printf("%s\n", names[state]);
-    }
+    if (json)
+        print_json(path, state, pid, code);
+    else if (state >= 0 && pid > 0)
+        (void)printf("%s PID %d\n", names[state], (int)pid);
+    else if (state >= 0)
+        (void)printf("%s\n", names[state]);
     if (fflush(stdout) != 0)
         return STATUS_UNKNOWN;
     return code;

@@ -106,6 +106,26 @@ static int parse_schedule(struct stop_opts *so)
     return any_signal && waits ? 0 : -1;
 }
 
+/* --retry's schedule, or the one --signal and --timeout make: the signal,
+ * the timeout, SIGKILL, 5 s. */
+static int take_schedule(struct stop_opts *so)
+{
+    if (so->retry && parse_schedule(so) < 0) {
+        usage_error("invalid value '%s' for --retry: SIG/SECONDS/SIG/SECONDS... (forever: repeat what follows), "
+                    "or SECONDS",
+                    so->retry);
+        return -1;
+    }
+    if (so->retry)
+        return 0;
+    so->schedule[0] = (struct step){so->signo, 0};
+    so->schedule[1] = (struct step){0, so->timeout_ms};
+    so->schedule[2] = (struct step){SIGKILL, 0};
+    so->schedule[3] = (struct step){0, 5000};
+    so->n = so->repeat_from = so->signo == SIGKILL ? 2 : 4;
+    return 0;
+}
+
 static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
 {
     static const struct option options[] = {
@@ -160,21 +180,7 @@ static int parse_stop_options(int argc, char **argv, struct stop_opts *so)
         usage_error("stop needs --pidfile=PATH");
         return -1;
     }
-    if (so->retry) {
-        if (parse_schedule(so) < 0) {
-            usage_error("invalid value '%s' for --retry: SIG/SECONDS/SIG/SECONDS... (forever: repeat what follows), "
-                        "or SECONDS",
-                        so->retry);
-            return -1;
-        }
-    } else {
-        so->schedule[0] = (struct step){so->signo, 0};
-        so->schedule[1] = (struct step){0, so->timeout_ms};
-        so->schedule[2] = (struct step){SIGKILL, 0};
-        so->schedule[3] = (struct step){0, 5000};
-        so->n = so->repeat_from = so->signo == SIGKILL ? 2 : 4;
-    }
-    return 0;
+    return take_schedule(so);
 }
 
 /* Block until the pidfile holds a PID (it is locked before the daemon forks
@@ -393,68 +399,107 @@ static enum outcome remove_runtime_directory(const struct stop_opts *so, daemonc
     return STOPPED;
 }
 
+/* T: the daemon PID named by the pidfile (*ST its stat), watched, and
+ * checked to hold the pidfile's lock. -1 when not, with *OUT. */
+static int watch_daemon(const struct stop_opts *so, pid_t pid, struct stat *st, struct target *t, enum outcome *out)
+{
+    *out = LOOK_AGAIN;
+    if (lstat(so->path, st) < 0) {
+        if (errno == ENOENT) /* gone meanwhile */
+            return -1;
+        print_error("pidfile '%s': %s", so->path, strerror(errno));
+        *out = FAILED;
+        return -1;
+    }
+    *t = (struct target){.pid = pid, .pidfd = (int)syscall(SYS_pidfd_open, pid, 0), .path = so->path};
+    if (t->pidfd < 0) {
+        if (errno == ESRCH)
+            return -1;
+        if (errno != ENOSYS && errno != EPERM) {
+            print_error("cannot watch PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(errno));
+            *out = FAILED;
+            return -1;
+        }
+        print_verbose(so->verbose, "no pidfd (%s): signalling PID %d, waiting on the pidfile lock", strerror(errno),
+                      (int)pid);
+    }
+    /* < 0: /proc cannot tell (another user's process): the lock and the PID
+     * are all we have, and the kernel decides whether we may signal. */
+    int r = dcx_pid_holds_lock(pid, st->st_dev, st->st_ino);
+    if (r == 0 && target_wait(t, dcx_now_ms()) == 0) {
+        print_error("PID %d named by pidfile '%s' does not hold its lock; not signalling it", (int)pid, so->path);
+        *out = FAILED;
+        return -1;
+    }
+    if (r == 0 || target_signal(t, 0) < 0) /* it ended meanwhile */
+        return -1;
+    return 0;
+}
+
+/* The schedule's signals to T, the daemon; then the rest of its TREE ended,
+ * the pidfile (of stat ST) and the runtime directory removed. */
+static enum outcome stop_daemon(const struct stop_opts *so, struct target *t, const struct stat *st,
+                                daemonctx_tree *tree)
+{
+    int r = run_schedule(so, t);
+    enum outcome out;
+    if (r < 0) {
+        print_error("cannot signal PID %d named by pidfile '%s': %s", (int)t->pid, so->path, strerror(-r));
+        return FAILED;
+    }
+    if (r == 0) {
+        print_error("PID %d named by pidfile '%s' is still running after the whole schedule", (int)t->pid, so->path);
+        return STILL_RUNNING;
+    }
+    print_verbose(so->verbose, "PID %d stopped", (int)t->pid);
+    if ((out = end_tree(so, tree)) != STOPPED)
+        return out;
+    int removed = dcx_pidfile_remove_dead(so->path, true, st->st_dev, st->st_ino);
+    if (removed < 0)
+        print_verbose(so->verbose, "cannot remove pidfile '%s': %s", so->path, strerror(-removed));
+    return remove_runtime_directory(so, tree);
+}
+
 static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
 {
     struct stat st;
-    if (lstat(so->path, &st) < 0) {
-        if (errno == ENOENT) /* gone meanwhile */
-            return LOOK_AGAIN;
-        print_error("pidfile '%s': %s", so->path, strerror(errno));
-        return FAILED;
-    }
-    struct target t = {.pid = pid, .pidfd = (int)syscall(SYS_pidfd_open, pid, 0), .path = so->path};
-    if (t.pidfd < 0) {
-        if (errno == ESRCH)
-            return LOOK_AGAIN;
-        if (errno != ENOSYS && errno != EPERM) {
-            print_error("cannot watch PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(errno));
-            return FAILED;
+    struct target t = {.pidfd = -1};
+    enum outcome out;
+    if (watch_daemon(so, pid, &st, &t, &out) == 0) {
+        /* Before the first signal: the daemon's descendants are still its own. */
+        daemonctx_error err;
+        daemonctx_tree *tree = daemonctx_tree_open(so->path, pid, &err);
+        if (!tree) {
+            print_error("%s", err.message);
+            out = FAILED;
+        } else {
+            say_tree(so, tree, pid);
+            out = stop_daemon(so, &t, &st, tree);
+            daemonctx_tree_free(tree);
         }
-        print_verbose(so->verbose, "no pidfd (%s): signalling PID %d, waiting on the pidfile lock",
-                      strerror(errno), (int)pid);
     }
-    int r = dcx_pid_holds_lock(pid, st.st_dev, st.st_ino);
-    if (r == 0 && target_wait(&t, dcx_now_ms()) == 0) {
-        if (t.pidfd >= 0)
-            dcx_close(t.pidfd);
-        print_error("PID %d named by pidfile '%s' does not hold its lock; not signalling it", (int)pid, so->path);
-        return FAILED;
-    }
-    if (r == 0 || target_signal(&t, 0) < 0) { /* it ended meanwhile */
-        if (t.pidfd >= 0)
-            dcx_close(t.pidfd);
-        return LOOK_AGAIN;
-    }
-    /* Before the first signal: the daemon's descendants are still its own. */
+    if (t.pidfd >= 0)
+        dcx_close(t.pidfd);
+    return out;
+}
+
+/* A stale pidfile's marks name what its daemon left: the rest of the tree
+ * ended, then the pidfile and the runtime directory removed. */
+static enum outcome end_stale(const struct stop_opts *so)
+{
     daemonctx_error err;
-    daemonctx_tree *tree = daemonctx_tree_open(so->path, pid, &err);
+    daemonctx_tree *tree = daemonctx_tree_open(so->path, 0, &err);
     if (!tree) {
-        if (t.pidfd >= 0)
-            dcx_close(t.pidfd);
         print_error("%s", err.message);
         return FAILED;
     }
-    say_tree(so, tree, pid);
-    /* r < 0: /proc cannot tell (another user's process): the lock and the
-     * PID are all we have, and the kernel decides whether we may signal. */
-    r = run_schedule(so, &t);
-    if (t.pidfd >= 0)
-        dcx_close(t.pidfd);
-    enum outcome out = STOPPED;
-    if (r < 0) {
-        print_error("cannot signal PID %d named by pidfile '%s': %s", (int)pid, so->path, strerror(-r));
+    say_tree(so, tree, 0);
+    enum outcome out = daemonctx_tree_cgroup(tree) ? end_tree(so, tree) : STOPPED;
+    if (out == STOPPED && unlink(so->path) < 0 && errno != ENOENT) {
+        print_error("cannot remove stale pidfile '%s': %s", so->path, strerror(errno));
         out = FAILED;
-    } else if (r == 0) {
-        print_error("PID %d named by pidfile '%s' is still running after the whole schedule", (int)pid, so->path);
-        out = STILL_RUNNING;
-    } else {
-        print_verbose(so->verbose, "PID %d stopped", (int)pid);
-        out = end_tree(so, tree);
-    }
-    if (out == STOPPED) {
-        int removed = dcx_pidfile_remove_dead(so->path, true, st.st_dev, st.st_ino);
-        if (removed < 0)
-            print_verbose(so->verbose, "cannot remove pidfile '%s': %s", so->path, strerror(-removed));
+    } else if (out == STOPPED) {
+        print_verbose(so->verbose, "not running: removed stale pidfile '%s'", so->path);
         out = remove_runtime_directory(so, tree);
     }
     daemonctx_tree_free(tree);
@@ -463,8 +508,7 @@ static enum outcome stop_running(const struct stop_opts *so, pid_t pid)
 
 /* A stale pidfile: its daemon is gone, but what it left may not be. Under
  * the pidfile's lock (a start racing us then fails, "already running",
- * rather than have its new daemon's cgroup ended): the rest of the tree
- * ended, the pidfile and the runtime directory removed. */
+ * rather than have its new daemon's cgroup ended). */
 static enum outcome stop_stale(const struct stop_opts *so)
 {
     int fd = open(so->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -475,50 +519,45 @@ static enum outcome stop_stale(const struct stop_opts *so)
         return FAILED;
     }
     struct stat held, there;
+    enum outcome out;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0 || fstat(fd, &held) < 0 || lstat(so->path, &there) < 0 ||
         held.st_dev != there.st_dev || held.st_ino != there.st_ino) {
-        dcx_close(fd); /* locked again, or replaced, meanwhile */
-        return LOOK_AGAIN;
-    }
-    if (!S_ISREG(held.st_mode) || held.st_nlink != 1) {
-        dcx_close(fd);
+        out = LOOK_AGAIN; /* locked again, or replaced, meanwhile */
+    } else if (!S_ISREG(held.st_mode) || held.st_nlink != 1) {
         print_error("stale pidfile '%s' has other hard links: not removed", so->path);
-        return FAILED;
-    }
-    /* Empty and unmarked (no cgroup, no runtime directory in its extended
-     * attributes): no tree to look up. Held for as short a time as the
-     * unlink: a start that made it and is about to lock it must not find it
-     * locked by us ("already running"). */
-    if (held.st_size == 0 && flistxattr(fd, NULL, 0) <= 0) {
-        enum outcome out = unlink(so->path) < 0 && errno != ENOENT ? FAILED : STOPPED;
+        out = FAILED;
+    } else if (held.st_size == 0 && flistxattr(fd, NULL, 0) <= 0) {
+        /* Empty and unmarked (no cgroup, no runtime directory in its
+         * extended attributes): no tree to look up. Held for as short a time
+         * as the unlink: a start that made it and is about to lock it must
+         * not find it locked by us ("already running"). */
+        out = unlink(so->path) < 0 && errno != ENOENT ? FAILED : STOPPED;
         if (out == FAILED)
             print_error("cannot remove stale pidfile '%s': %s", so->path, strerror(errno));
         dcx_close(fd);
         if (out == STOPPED)
             print_verbose(so->verbose, "not running: removed stale pidfile '%s'", so->path);
         return out;
+    } else {
+        out = end_stale(so);
     }
-    daemonctx_error err;
-    daemonctx_tree *tree = daemonctx_tree_open(so->path, 0, &err);
-    enum outcome out = tree ? STOPPED : FAILED;
-    if (!tree)
-        print_error("%s", err.message);
-    else
-        say_tree(so, tree, 0);
-    if (tree && daemonctx_tree_cgroup(tree))
-        out = end_tree(so, tree);
-    if (out == STOPPED) {
-        if (unlink(so->path) < 0 && errno != ENOENT) {
-            print_error("cannot remove stale pidfile '%s': %s", so->path, strerror(errno));
-            out = FAILED;
-        } else {
-            print_verbose(so->verbose, "not running: removed stale pidfile '%s'", so->path);
-            out = remove_runtime_directory(so, tree);
-        }
-    }
-    daemonctx_tree_free(tree);
     dcx_close(fd);
     return out;
+}
+
+/* The exit status OUT ends stop with; -1: look at the pidfile again. */
+static int exit_of(enum outcome out)
+{
+    switch (out) {
+    case STOPPED:
+        return STOP_OK;
+    case STILL_RUNNING:
+        return STOP_STILL_RUNNING;
+    case FAILED:
+        return STOP_ERROR;
+    default:
+        return -1;
+    }
 }
 
 int cmd_stop(int argc, char **argv)
@@ -539,34 +578,16 @@ int cmd_stop(int argc, char **argv)
             print_verbose(so.verbose, "not running: no pidfile '%s'", so.path);
             return STOP_OK;
         case DAEMONCTX_PIDFILE_STALE:
-            switch (stop_stale(&so)) {
-            case STOPPED:
-                return STOP_OK;
-            case STILL_RUNNING:
-                return STOP_STILL_RUNNING;
-            case FAILED:
-                return STOP_ERROR;
-            case LOOK_AGAIN:
-                continue;
-            }
+        case DAEMONCTX_PIDFILE_RUNNING:
+            r = exit_of(state == DAEMONCTX_PIDFILE_STALE ? stop_stale(&so) : stop_running(&so, pid));
+            if (r >= 0)
+                return r;
             continue;
         case DAEMONCTX_PIDFILE_STARTING:
             r = wait_until_written(so.path, dcx_now_ms() + so.timeout_ms);
             if (r < 0) {
                 print_error("pidfile '%s' is locked but holds no PID: %s", so.path, strerror(-r));
                 return STOP_ERROR;
-            }
-            continue;
-        case DAEMONCTX_PIDFILE_RUNNING:
-            switch (stop_running(&so, pid)) {
-            case STOPPED:
-                return STOP_OK;
-            case STILL_RUNNING:
-                return STOP_STILL_RUNNING;
-            case FAILED:
-                return STOP_ERROR;
-            case LOOK_AGAIN:
-                continue;
             }
             continue;
         default:

@@ -278,50 +278,38 @@ int daemonctx_set_cgroup(daemonctx *ctx, enum daemonctx_cgroup mode, const char 
 
 /* Where the cgroup would go: 1 (C->dir and C->parent set), 0 none (C->why
  * says why), -errno refused (ERR). */
-int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonctx_error *err)
+/* C->parent from P, a directory under the mount MNT (of ROOT) or a path in
+ * the hierarchy. */
+static int given_parent(const char *p, const char *mnt, const char *root, struct dcx_cgroup_choice *c,
+                        daemonctx_error *err)
 {
-    bool must = ctx->cgroup_mode == DAEMONCTX_CGROUP_PARENT;
-    char mnt[PATH_MAX] = "", root[PATH_MAX] = "", pidfile[PATH_MAX], name[NAME_MAX + 1];
-    c->why = NULL;
-    if (ctx->cgroup_mode == DAEMONCTX_CGROUP_NONE) {
-        c->why = "no cgroup asked for";
-        return 0;
-    }
-    if (!ctx->pidfile || dcx_pidfile_canonical(ctx->pidfile, pidfile, sizeof pidfile) < 0) {
-        if (must)
-            return dcx_fail(err, STEP, EINVAL, "a cgroup needs a pidfile (its name comes from the pidfile's path)");
-        c->why = "no pidfile to name a cgroup after";
-        return 0;
-    }
-    if (dcx_cgroup_mount(mnt, sizeof mnt, root, sizeof root) < 0) {
-        if (must)
-            return dcx_fail(err, STEP, ENOENT, "cgroup parent %s: no cgroup v2 hierarchy is mounted", ctx->cgroup_parent);
-        c->why = "no cgroup v2 hierarchy is mounted";
-        return 0;
-    }
-    if (must) {
-        /* A directory under the mount, or a path in the hierarchy. */
-        size_t ml = strlen(mnt);
-        const char *p = ctx->cgroup_parent;
-        if (strncmp(p, mnt, ml) == 0 && (p[ml] == '\0' || p[ml] == '/'))
-            (void)snprintf(c->parent, sizeof c->parent, "%s", p);
-        else if (hierarchy_dir(mnt, root, p, c->parent, sizeof c->parent) < 0)
-            return dcx_fail(err, STEP, ENOENT, "cgroup parent %s is outside the cgroup v2 hierarchy mounted on %s", p, mnt);
-    } else {
-        char h[PATH_MAX] = "";
-        if (dcx_cgroup_of(0, h, sizeof h) < 0) {
-            c->why = "this process is in no cgroup v2 hierarchy";
-            return 0;
-        }
-        if (hierarchy_dir(mnt, root, h, c->parent, sizeof c->parent) < 0) {
-            c->why = "this process's cgroup is outside the mounted cgroup v2 hierarchy";
-            return 0;
-        }
-        if (getenv("INVOCATION_ID") && !delegated(c->parent)) {
-            c->why = "under systemd without Delegate=yes: the unit's cgroup tracks the tree";
-            return 0;
-        }
-    }
+    size_t ml = strlen(mnt);
+    if (strncmp(p, mnt, ml) == 0 && (p[ml] == '\0' || p[ml] == '/'))
+        (void)snprintf(c->parent, sizeof c->parent, "%s", p);
+    else if (hierarchy_dir(mnt, root, p, c->parent, sizeof c->parent) < 0)
+        return dcx_fail(err, STEP, ENOENT, "cgroup parent %s is outside the cgroup v2 hierarchy mounted on %s", p, mnt);
+    return 0;
+}
+
+/* C->parent: the cgroup this process is in, when it may make one there;
+ * false with C->why when not. */
+static bool own_parent(const char *mnt, const char *root, struct dcx_cgroup_choice *c)
+{
+    char h[PATH_MAX] = "";
+    if (dcx_cgroup_of(0, h, sizeof h) < 0)
+        c->why = "this process is in no cgroup v2 hierarchy";
+    else if (hierarchy_dir(mnt, root, h, c->parent, sizeof c->parent) < 0)
+        c->why = "this process's cgroup is outside the mounted cgroup v2 hierarchy";
+    else if (getenv("INVOCATION_ID") && !delegated(c->parent))
+        c->why = "under systemd without Delegate=yes: the unit's cgroup tracks the tree";
+    return c->why == NULL;
+}
+
+/* C->parent can take the cgroup named after PIDFILE, C->dir; when not, a
+ * failure if MUST, else 0 with C->why. */
+static int usable_parent(struct dcx_cgroup_choice *c, bool must, const char *pidfile, daemonctx_error *err)
+{
+    char name[NAME_MAX + 1];
     if (!is_cgroup2(c->parent)) {
         if (must)
             return dcx_fail(err, STEP, errno == ENOENT ? ENOENT : ENOTDIR, "cgroup parent %s is not a cgroup v2 directory",
@@ -344,6 +332,37 @@ int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonc
     }
     c->why = must ? "a cgroup of its own under the given parent" : "a cgroup of its own under this process's cgroup";
     return 1;
+}
+
+int dcx_cgroup_decide(const daemonctx *ctx, struct dcx_cgroup_choice *c, daemonctx_error *err)
+{
+    bool must = ctx->cgroup_mode == DAEMONCTX_CGROUP_PARENT;
+    char mnt[PATH_MAX] = "", root[PATH_MAX] = "", pidfile[PATH_MAX];
+    c->why = NULL;
+    if (ctx->cgroup_mode == DAEMONCTX_CGROUP_NONE) {
+        c->why = "no cgroup asked for";
+        return 0;
+    }
+    if (!ctx->pidfile || dcx_pidfile_canonical(ctx->pidfile, pidfile, sizeof pidfile) < 0) {
+        if (must)
+            return dcx_fail(err, STEP, EINVAL, "a cgroup needs a pidfile (its name comes from the pidfile's path)");
+        c->why = "no pidfile to name a cgroup after";
+        return 0;
+    }
+    if (dcx_cgroup_mount(mnt, sizeof mnt, root, sizeof root) < 0) {
+        if (must)
+            return dcx_fail(err, STEP, ENOENT, "cgroup parent %s: no cgroup v2 hierarchy is mounted", ctx->cgroup_parent);
+        c->why = "no cgroup v2 hierarchy is mounted";
+        return 0;
+    }
+    if (must) {
+        int r = given_parent(ctx->cgroup_parent, mnt, root, c, err);
+        if (r < 0)
+            return r;
+    } else if (!own_parent(mnt, root, c)) {
+        return 0;
+    }
+    return usable_parent(c, must, pidfile, err);
 }
 
 int daemonctx_cgroup_decision(const daemonctx *ctx, char *path, size_t size, const char **reason)
@@ -675,10 +694,72 @@ static void collect(const char *parent)
     closedir(d);
 }
 
+/* Makes C->dir, or finds it made (CG->made tells which): *PFD its parent,
+ * *FD itself, both open. */
+static int make_cgroup(const struct dcx_cgroup_choice *c, struct dcx_cgroup_plan *cg, int *pfd, int *fd,
+                       daemonctx_error *err)
+{
+    const char *name = c->dir + strlen(c->parent) + 1;
+    if ((*pfd = open_in(AT_FDCWD, c->parent, O_RDONLY | O_DIRECTORY)) < 0)
+        return dcx_fail(err, STEP, errno, "cannot open cgroup %s: %m", c->parent);
+    cg->made = mkdirat(*pfd, name, 0755) == 0;
+    if (!cg->made && errno != EEXIST)
+        return dcx_fail(err, STEP, errno, "cannot make cgroup %s: %m", c->dir);
+    if ((*fd = open_in(*pfd, name, O_RDONLY | O_DIRECTORY)) < 0)
+        return dcx_fail(err, STEP, errno, "cannot open cgroup %s: %m", c->dir);
+    return 0;
+}
+
+/* Marks the cgroup DIR (open as FD) as PIDFILE's: one we MADE, or one found
+ * unmarked and empty (a start killed between its mkdir and its mark leaves
+ * one so). One in use, or marked for another pidfile, is someone else's. */
+static int claim(int fd, const char *dir, const char *pidfile, bool made, daemonctx_error *err)
+{
+    int r, n = 0;
+    if (made && (r = dcx_mark_set(fd, "pidfile", pidfile)) < 0)
+        return dcx_fail(err, STEP, -r, "cannot mark cgroup %s as made for pidfile %s: %m", dir, pidfile);
+    if (made || dcx_cgroup_marked(fd, pidfile) == 1)
+        return 0;
+    if (each_process(fd, count_one, &n) < 0 || n > 0 || dcx_mark_set(fd, "pidfile", pidfile) < 0)
+        return dcx_fail(err, STEP, EEXIST, "cgroup %s exists and is not one daemonctx made for pidfile %s", dir,
+                        pidfile);
+    return 0;
+}
+
+/* The cgroup.procs of the cgroup this process is in, open for writing, or
+ * -1: when the process itself becomes the daemon, a failure takes it back
+ * there (best effort). */
+static int open_home(void)
+{
+    char h[PATH_MAX] = "", mnt[PATH_MAX] = "", root[PATH_MAX] = "", home[PATH_MAX];
+    int fd = -1;
+    if (dcx_cgroup_of(0, h, sizeof h) == 0 && dcx_cgroup_mount(mnt, sizeof mnt, root, sizeof root) == 0 &&
+        hierarchy_dir(mnt, root, h, home, sizeof home) == 0) {
+        int hfd = open_in(AT_FDCWD, home, O_RDONLY | O_DIRECTORY);
+        if (hfd >= 0) {
+            fd = open_in(hfd, "cgroup.procs", O_WRONLY);
+            dcx_close(hfd);
+        }
+    }
+    return fd;
+}
+
+/* What a failed plan made goes: the cgroup it made (PFD its parent), the
+ * cgroup.procs it opened. */
+static void unmake(struct dcx_cgroup_plan *cg, const struct dcx_cgroup_choice *c, int pfd)
+{
+    if (cg->made)
+        (void)unlinkat(pfd, c->dir + strlen(c->parent) + 1, AT_REMOVEDIR);
+    cg->made = false;
+    if (cg->procs >= 0) {
+        dcx_close(cg->procs);
+        cg->procs = -1;
+    }
+}
+
 int dcx_plan_cgroup(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     struct dcx_cgroup_plan *cg = &plan->cgroup;
-    bool must = ctx->cgroup_mode == DAEMONCTX_CGROUP_PARENT;
     char pidfile[PATH_MAX];
     struct dcx_cgroup_choice *c = malloc(sizeof *c);
     if (!c)
@@ -686,73 +767,28 @@ int dcx_plan_cgroup(daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
     int r = dcx_cgroup_decide(ctx, c, err), pfd = -1, fd = -1;
     if (r <= 0)
         goto out;
-    r = dcx_pidfile_canonical(ctx->pidfile, pidfile, sizeof pidfile);
-    if (r < 0) {
+    if ((r = dcx_pidfile_canonical(ctx->pidfile, pidfile, sizeof pidfile)) < 0) {
         r = dcx_fail(err, STEP, -r, "cgroup: cannot name it after pidfile %s: %m", daemonctx_pidfile_path(ctx->pidfile));
         goto out;
     }
-    const char *name = c->dir + strlen(c->parent) + 1;
-    if ((pfd = open_in(AT_FDCWD, c->parent, O_RDONLY | O_DIRECTORY)) < 0) {
-        r = dcx_fail(err, STEP, errno, "cannot open cgroup %s: %m", c->parent);
+    if ((r = make_cgroup(c, cg, &pfd, &fd, err)) < 0 || (r = claim(fd, c->dir, pidfile, cg->made, err)) < 0)
         goto out;
-    }
-    cg->made = mkdirat(pfd, name, 0755) == 0;
-    if (!cg->made && errno != EEXIST) {
-        r = dcx_fail(err, STEP, errno, "cannot make cgroup %s: %m", c->dir);
-        goto out;
-    }
-    if ((fd = open_in(pfd, name, O_RDONLY | O_DIRECTORY)) < 0) {
-        r = dcx_fail(err, STEP, errno, "cannot open cgroup %s: %m", c->dir);
-        goto out;
-    }
-    if (cg->made && (r = dcx_mark_set(fd, "pidfile", pidfile)) < 0) {
-        r = dcx_fail(err, STEP, -r, "cannot mark cgroup %s as made for pidfile %s: %m", c->dir, pidfile);
-        goto out;
-    }
-    if (!cg->made && dcx_cgroup_marked(fd, pidfile) != 1) {
-        /* Unmarked: a start killed between its mkdir and its mark leaves
-         * one so, empty; that is taken over. One in use is someone else's. */
-        int n = 0;
-        if (each_process(fd, count_one, &n) < 0 || n > 0 || dcx_mark_set(fd, "pidfile", pidfile) < 0) {
-            r = dcx_fail(err, STEP, EEXIST, "cgroup %s exists and is not one daemonctx made for pidfile %s", c->dir,
-                         pidfile);
-            goto out;
-        }
-    }
     if ((cg->procs = open_in(fd, "cgroup.procs", O_WRONLY)) < 0) {
         r = dcx_fail(err, STEP, errno, "cannot open %s/cgroup.procs: %m", c->dir);
         goto out;
     }
-    if (!plan->fork) {
-        /* The process itself becomes the daemon: a failure takes it back. */
-        char h[PATH_MAX] = "", mnt[PATH_MAX] = "", root[PATH_MAX] = "", home[PATH_MAX];
-        if (dcx_cgroup_of(0, h, sizeof h) == 0 && dcx_cgroup_mount(mnt, sizeof mnt, root, sizeof root) == 0 &&
-            hierarchy_dir(mnt, root, h, home, sizeof home) == 0) {
-            int hfd = open_in(AT_FDCWD, home, O_RDONLY | O_DIRECTORY);
-            if (hfd >= 0) {
-                cg->home = open_in(hfd, "cgroup.procs", O_WRONLY);
-                dcx_close(hfd);
-            }
-        }
-    }
-    if (!(cg->dir = strdup(c->dir))) {
+    if (!plan->fork)
+        cg->home = open_home();
+    if (!(cg->dir = strdup(c->dir)))
         r = dcx_fail(err, STEP, ENOMEM, "cgroup %s: %m", c->dir);
-        goto out;
-    }
-    (void)dcx_mark_set(daemonctx_pidfile_fd(ctx->pidfile), "cgroup", c->dir);
-    r = 0;
+    else
+        (void)dcx_mark_set(daemonctx_pidfile_fd(ctx->pidfile), "cgroup", c->dir);
 out:
-    if (r < 0 && cg->made)
-        (void)unlinkat(pfd, c->dir + strlen(c->parent) + 1, AT_REMOVEDIR);
     if (r < 0)
-        cg->made = false;
-    if (r < 0 && cg->procs >= 0) {
-        dcx_close(cg->procs);
-        cg->procs = -1;
-    }
+        unmake(cg, c, pfd);
     /* Where one is only wished for, none is not a failure: the tree is
      * then tracked without (the process group, the session). */
-    if (r < 0 && !must) {
+    if (r < 0 && ctx->cgroup_mode != DAEMONCTX_CGROUP_PARENT) {
         dcx_clear(err);
         r = 0;
     }

@@ -280,7 +280,7 @@ out:
     return found;
 }
 
-static int refuse_held(daemonctx_pidfile *pf, int fd, const struct stat *st, daemonctx_error *err)
+static int refuse_held(const daemonctx_pidfile *pf, int fd, const struct stat *st, daemonctx_error *err)
 {
     char buf[32];
     pid_t pid = read_contents(fd, buf, sizeof buf) > 0 ? dcx_parse_pid(buf, strlen(buf)) : 0;
@@ -366,93 +366,123 @@ static int open_pidfile(daemonctx_pidfile *pf, bool *created, daemonctx_error *e
     }
 }
 
+static int open_directory(daemonctx_pidfile *pf, daemonctx_error *err)
+{
+    if (pf->dirfd >= 0)
+        return 0;
+    do
+        pf->dirfd = open(pf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    while (pf->dirfd < 0 && errno == EINTR);
+    pf->dirfd = dcx_fd_above(pf->dirfd, 3);
+    if (pf->dirfd < 0)
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: directory %s: %m", pf->path, pf->dir);
+    return 0;
+}
+
+/* A regular file, and root's when we are root; *ST is its stat. */
+static int check_regular(const char *path, int fd, struct stat *st, daemonctx_error *err)
+{
+    if (fstat(fd, st) < 0)
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: %m", path);
+    if (!S_ISREG(st->st_mode))
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is not a regular file", path);
+    return check_owner(path, st, err);
+}
+
+/* What the file opened at the path must be before we lock it; *ST is its stat. */
+static int check_opened(const daemonctx_pidfile *pf, int fd, struct stat *st, daemonctx_error *err)
+{
+    int r = check_regular(pf->path, fd, st, err);
+    if (r == 0 && st->st_nlink > 1) /* a hard link: truncating it would truncate some other file */
+        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EMLINK, "pidfile %s has %ld hard links; refusing to use it", pf->path,
+                     (long)st->st_nlink);
+    return r;
+}
+
+/* Locks FD, the file of stat ST: 1 when it is still the file at the path
+ * (*NOW its stat under the lock), 0 when it was replaced before we got the
+ * lock, or an error (*HELD: another process holds it). */
+static int lock_opened(const daemonctx_pidfile *pf, int fd, const struct stat *st, struct stat *now, bool *held,
+                       daemonctx_error *err)
+{
+    int l;
+    do
+        l = flock(fd, LOCK_EX | LOCK_NB);
+    while (l < 0 && errno == EINTR);
+    if (l < 0) {
+        *held = errno == EWOULDBLOCK;
+        return *held ? refuse_held(pf, fd, st, err)
+                     : dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot lock pidfile %s: %m", pf->path);
+    }
+    if (fstatat(pf->dirfd, pf->base, now, AT_SYMLINK_NOFOLLOW) < 0)
+        return 0;
+    return now->st_dev == st->st_dev && now->st_ino == st->st_ino && st->st_nlink != 0;
+}
+
+/* Explicit mode whatever the umask (PEP 3143's default umask 0 made
+ * pep3143daemon's pidfiles world-writable); emptied so that a reader sees
+ * "starting", not the PID of the instance we replace. From NOW, the stat
+ * taken under the lock: before it, a dying holder may still have been
+ * writing. */
+static int prepare_locked(const daemonctx_pidfile *pf, int fd, const struct stat *now, daemonctx_error *err)
+{
+    if (((now->st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0) || (now->st_size != 0 && ftruncate(fd, 0) < 0))
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot prepare pidfile %s: %m", pf->path);
+    return 0;
+}
+
+/* FD's file, created by a failed attempt, goes with it, unless it is no
+ * longer at the path (another starter's by now). */
+static void remove_created(const daemonctx_pidfile *pf, int fd)
+{
+    struct stat mine, there;
+    if (fstat(fd, &mine) == 0 && fstatat(pf->dirfd, pf->base, &there, AT_SYMLINK_NOFOLLOW) == 0 &&
+        mine.st_dev == there.st_dev && mine.st_ino == there.st_ino)
+        (void)unlinkat(pf->dirfd, pf->base, 0);
+}
+
 int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
 {
-    int r = 0, fd = -1;
+    int r, fd = -1;
     bool created = false, held = false;
     if (pf->fd >= 0)
         return 0;
-    if (pf->dirfd < 0) {
-        do
-            pf->dirfd = open(pf->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        while (pf->dirfd < 0 && errno == EINTR);
-        pf->dirfd = dcx_fd_above(pf->dirfd, 3);
-        if (pf->dirfd < 0)
-            return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: directory %s: %m", pf->path, pf->dir);
-    }
+    if ((r = open_directory(pf, err)) < 0)
+        return r;
     if ((r = check_directory(pf, err)) < 0)
         goto fail;
     /* Retried when the file is replaced between open and lock: the lock we
      * got would then be on an inode no other starter can find. */
     for (int attempt = 0; attempt < 16; attempt++) {
-        fd = open_pidfile(pf, &created, err);
-        if (fd < 0) {
+        struct stat st, now = {0};
+        if ((fd = open_pidfile(pf, &created, err)) < 0) {
             r = fd;
             goto fail;
         }
-        struct stat st, now;
-        if (fstat(fd, &st) < 0) {
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: %m", pf->path);
+        if ((r = check_opened(pf, fd, &st, err)) < 0)
             goto fail;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is not a regular file", pf->path);
+        if ((r = lock_opened(pf, fd, &st, &now, &held, err)) < 0)
             goto fail;
-        }
-        if ((r = check_owner(pf->path, &st, err)) < 0)
-            goto fail;
-        if (st.st_nlink > 1) {
-            /* A hard link: truncating it would truncate some other file. */
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EMLINK, "pidfile %s has %ld hard links; refusing to use it", pf->path,
-                         (long)st.st_nlink);
-            goto fail;
-        }
-        int l;
-        do
-            l = flock(fd, LOCK_EX | LOCK_NB);
-        while (l < 0 && errno == EINTR);
-        if (l < 0) {
-            held = errno == EWOULDBLOCK;
-            r = held ? refuse_held(pf, fd, &st, err)
-                     : dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot lock pidfile %s: %m", pf->path);
-            goto fail;
-        }
-        if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st.st_dev ||
-            now.st_ino != st.st_ino || st.st_nlink == 0) {
+        if (r == 0) { /* not at the path any more: nothing of ours to remove */
             dcx_close(fd);
             fd = -1;
-            created = false; /* not at the path any more: nothing of ours to remove */
+            created = false;
             continue;
         }
-        /* Explicit mode whatever the umask (PEP 3143's default umask 0 made
-         * pep3143daemon's pidfiles world-writable); emptied so that a reader
-         * sees "starting", not the PID of the instance we replace. From the
-         * stat taken under the lock: before it, a dying holder may still have
-         * been writing. */
-        if (((now.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0) || (now.st_size != 0 && ftruncate(fd, 0) < 0)) {
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot prepare pidfile %s: %m", pf->path);
+        if ((r = prepare_locked(pf, fd, &now, err)) < 0)
             goto fail;
-        }
         pf->fd = fd;
         pf->dev = st.st_dev;
         pf->ino = st.st_ino;
-        r = enroll(pf, err);
-        if (r < 0) {
-            pf->fd = -1;
-            goto fail;
-        }
-        return 0;
+        if ((r = enroll(pf, err)) == 0)
+            return 0;
+        pf->fd = -1;
+        goto fail;
     }
     r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EAGAIN, "pidfile %s keeps being replaced while locking it", pf->path);
 fail:
-    /* A file this attempt created goes with it, unless another starter got
-     * its lock first (then it is theirs). */
-    if (fd >= 0 && created && !held) {
-        struct stat mine, there;
-        if (fstat(fd, &mine) == 0 && fstatat(pf->dirfd, pf->base, &there, AT_SYMLINK_NOFOLLOW) == 0 &&
-            mine.st_dev == there.st_dev && mine.st_ino == there.st_ino)
-            (void)unlinkat(pf->dirfd, pf->base, 0);
-    }
+    if (fd >= 0 && created && !held) /* a held lock means another starter's file */
+        remove_created(pf, fd);
     if (fd >= 0)
         dcx_close(fd);
     dcx_close(pf->dirfd);
@@ -572,6 +602,60 @@ void daemonctx_pidfile_free(daemonctx_pidfile *pf)
     free(pf);
 }
 
+/* FD, the locked pidfile of stat ST, names NAMED; HOLDER is a holder of its
+ * lock or 0. The lock says someone runs: make sure it is the PID the file
+ * names, or a stop would signal whatever process the file was made to name. */
+static int judge_named(const char *path, int fd, const struct stat *st, pid_t holder, pid_t named, pid_t *found,
+                       daemonctx_error *err)
+{
+    int holds = holder == named ? 1 : dcx_pid_holds_lock(named, st->st_dev, st->st_ino);
+    if (holds > 0) {
+        *found = named;
+        return DAEMONCTX_PIDFILE_RUNNING;
+    }
+    if (holds == 0 && is_locked(fd, st, &holder) == 0) { /* the daemon ended while we looked */
+        *found = named;
+        return DAEMONCTX_PIDFILE_STALE;
+    }
+    if (holder > 0 && (holds == 0 || holds == -EACCES || holds == -EPERM))
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ESRCH, "pidfile %s names PID %d, but its lock was taken by PID %d",
+                        path, (int)named, (int)holder);
+    if (holds == 0)
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ESRCH, "pidfile %s names PID %d, which does not hold its lock", path,
+                        (int)named);
+    return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, -holds, "cannot tell whether PID %d holds pidfile %s: %m", (int)named,
+                    path);
+}
+
+/* Judges the open pidfile FD: its state, *FOUND the PID that goes with it. */
+static int inspect_open(const char *path, int fd, pid_t *found, daemonctx_error *err)
+{
+    struct stat st;
+    int r = check_regular(path, fd, &st, err);
+    if (r < 0)
+        return r;
+    pid_t holder = 0;
+    int locked = is_locked(fd, &st, &holder);
+    if (locked < 0)
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, -locked, "cannot tell whether pidfile %s is locked: %m", path);
+    char buf[32];
+    ssize_t n = read_contents(fd, buf, sizeof buf);
+    if (n < 0)
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot read pidfile %s: %m", path);
+    pid_t named = dcx_parse_pid(buf, (size_t)n);
+    if (!locked) {
+        *found = named;
+        return DAEMONCTX_PIDFILE_STALE;
+    }
+    if (n == 0) {
+        *found = holder;
+        return DAEMONCTX_PIDFILE_STARTING;
+    }
+    if (named == 0)
+        return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is locked but does not hold a PID", path);
+    return judge_named(path, fd, &st, holder, named, found, err);
+}
+
 int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err)
 {
     dcx_clear(err);
@@ -590,67 +674,11 @@ int daemonctx_pidfile_inspect(const char *path, pid_t *pid, daemonctx_error *err
             return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ELOOP, "pidfile %s is a symbolic link; refusing to follow it", path);
         return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot open pidfile %s: %m", path);
     }
-    int r;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "pidfile %s: %m", path);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is not a regular file", path);
-        goto out;
-    }
-    if ((r = check_owner(path, &st, err)) < 0)
-        goto out;
-    pid_t holder = 0;
-    int locked = is_locked(fd, &st, &holder);
-    if (locked < 0) {
-        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, -locked, "cannot tell whether pidfile %s is locked: %m", path);
-        goto out;
-    }
-    char buf[32];
-    ssize_t n = read_contents(fd, buf, sizeof buf);
-    if (n < 0) {
-        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot read pidfile %s: %m", path);
-        goto out;
-    }
-    pid_t named = dcx_parse_pid(buf, (size_t)n);
-    if (!locked) {
-        if (pid)
-            *pid = named;
-        r = DAEMONCTX_PIDFILE_STALE;
-    } else if (n == 0) {
-        if (pid)
-            *pid = holder;
-        r = DAEMONCTX_PIDFILE_STARTING;
-    } else if (named == 0) {
-        r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, EINVAL, "pidfile %s is locked but does not hold a PID", path);
-    } else {
-        /* The lock says someone runs; make sure it is the PID the file names,
-         * or a stop would signal whatever process the file was made to name. */
-        int holds = holder == named ? 1 : dcx_pid_holds_lock(named, st.st_dev, st.st_ino);
-        if (holds > 0) {
-            if (pid)
-                *pid = named;
-            r = DAEMONCTX_PIDFILE_RUNNING;
-        } else if (holds == 0 && is_locked(fd, &st, &holder) == 0) {
-            /* The daemon ended while we looked: its lock went with it. */
-            if (pid)
-                *pid = named;
-            r = DAEMONCTX_PIDFILE_STALE;
-        } else if (holder > 0 && (holds == 0 || holds == -EACCES || holds == -EPERM)) {
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ESRCH, "pidfile %s names PID %d, but its lock was taken by PID %d", path,
-                         (int)named, (int)holder);
-        } else if (holds == 0) {
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, ESRCH, "pidfile %s names PID %d, which does not hold its lock", path,
-                         (int)named);
-        } else {
-            r = dcx_fail(err, DAEMONCTX_STEP_PIDFILE, -holds, "cannot tell whether PID %d holds pidfile %s: %m", (int)named,
-                         path);
-        }
-    }
-out:
+    pid_t found = 0;
+    int r = inspect_open(path, fd, &found, err);
     dcx_close(fd);
+    if (pid)
+        *pid = found;
     return r;
 }
 

@@ -65,6 +65,27 @@ fail:
     return r;
 }
 
+/* PLAN->groups: those of user NAME, whose primary group is GID. */
+static int list_groups(const char *name, gid_t gid, struct dcx_plan *plan, daemonctx_error *err)
+{
+    int n = 32;
+    for (;;) {
+        gid_t *list = realloc(plan->groups, (size_t)n * sizeof *list);
+        if (!list)
+            return dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", name);
+        plan->groups = list;
+        int got = n;
+        if (getgrouplist(name, gid, list, &got) >= 0) {
+            plan->n_groups = (size_t)got;
+            return 0;
+        }
+        /* No growth asked for: a lookup failure, not a short list. */
+        n = got <= n ? n * 2 : got;
+        if (n > 65536)
+            return dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", name);
+    }
+}
+
 static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     struct passwd pw;
@@ -73,49 +94,20 @@ static int user_groups(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
     int r = dcx_lookup_user(ctx->uid, &pw, &buf, err);
     if (r < 0)
         return r;
-    bool found = r == 1;
-    if (!found) {
-        /* A numeric uid with no passwd entry: no supplementary groups at all. */
+    if (r == 0) { /* a numeric uid with no passwd entry: no supplementary groups at all */
         plan->groups = malloc(sizeof *plan->groups);
         if (!plan->groups) {
             r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of uid %u: %m", (unsigned)ctx->uid);
-            goto out;
+        } else {
+            plan->groups[0] = ctx->gid;
+            plan->n_groups = 1;
         }
-        plan->groups[0] = ctx->gid;
-        plan->n_groups = 1;
-        r = 0;
-        goto out;
+    } else {
+        const char *name = pw.pw_name ? pw.pw_name : "";
+        plan->user_name = strdup(name);
+        r = plan->user_name ? list_groups(name, ctx->gid, plan, err)
+                            : dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", name);
     }
-    const char *name = pw.pw_name ? pw.pw_name : "";
-    plan->user_name = strdup(name);
-    if (!plan->user_name) {
-        r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "user %s: %m", name);
-        goto out;
-    }
-    int n = 32;
-    for (;;) {
-        gid_t *list = realloc(plan->groups, (size_t)n * sizeof *list);
-        if (!list) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, ENOMEM, "groups of user %s: %m", name);
-            goto out;
-        }
-        plan->groups = list;
-        int got = n;
-        if (getgrouplist(name, ctx->gid, list, &got) >= 0) {
-            plan->n_groups = (size_t)got;
-            break;
-        }
-        if (got <= n) /* no growth asked for: a lookup failure, not a short list */
-            n *= 2;
-        else
-            n = got;
-        if (n > 65536) {
-            r = dcx_fail(err, DAEMONCTX_STEP_USER, E2BIG, "user %s is in too many groups", name);
-            goto out;
-        }
-    }
-    r = 0;
-out:
     free(buf);
     return r;
 }

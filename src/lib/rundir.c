@@ -166,6 +166,49 @@ static int give(const daemonctx *ctx, int fd, daemonctx_error *err)
     return 0;
 }
 
+/* The runtime directory itself, NAME in CUR: made 0700 and given to the
+ * daemon's user, or found as it is. */
+static int enter_last(const daemonctx *ctx, struct dcx_rundir *rd, int cur, const char *name, const char *path,
+                      daemonctx_error *err)
+{
+    rd->made = mkdirat(cur, name, 0700) == 0;
+    if (!rd->made && errno != EEXIST)
+        return dcx_fail(err, STEP, errno, "cannot create runtime directory %s: %m", path);
+    rd->fd = open_at(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (rd->fd < 0)
+        return not_a_directory(cur, name, path, errno, err);
+    struct stat st;
+    if (fstat(rd->fd, &st) < 0)
+        return dcx_fail(err, STEP, errno, "runtime directory %s: %m", path);
+    rd->dev = st.st_dev;
+    rd->ino = st.st_ino;
+    return rd->made ? give(ctx, rd->fd, err) : 0;
+}
+
+/* A parent, NAME in CUR (PREFIX: the path down to it), followed as mkdir -p
+ * would, made (root's, 0755) if missing: its fd, or an error. */
+static int enter_parent(struct dcx_rundir *rd, int cur, const char *name, const char *prefix, const char *path,
+                        daemonctx_error *err)
+{
+    int next = open_at(cur, name, O_PATH | O_DIRECTORY);
+    if (next < 0 && errno == ENOENT) {
+        if (mkdirat(cur, name, 0755) == 0) {
+            if (!rd->top && !(rd->top = strdup(prefix)))
+                return dcx_fail(err, STEP, ENOMEM, "runtime directory %s: %m", path);
+            /* 0755 whatever the umask: the daemon's user must get through. */
+            if (fchmodat(cur, name, 0755, 0) < 0)
+                return dcx_fail(err, STEP, errno, "cannot set the mode of %s for runtime directory %s: %m", prefix, path);
+        } else if (errno != EEXIST) {
+            return dcx_fail(err, STEP, errno, "cannot create %s for runtime directory %s: %m", prefix, path);
+        }
+        next = open_at(cur, name, O_PATH | O_DIRECTORY);
+    }
+    if (next < 0)
+        return errno == ENOTDIR ? dcx_fail(err, STEP, ENOTDIR, "runtime directory %s: %s is not a directory", path, prefix)
+                                : dcx_fail(err, STEP, errno, "runtime directory %s: %s: %m", path, prefix);
+    return next;
+}
+
 int dcx_plan_rundir(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     const char *path = ctx->runtime_dir;
@@ -185,49 +228,12 @@ int dcx_plan_rundir(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error
         const char *name = prefix + start;
         start = i + 1;
         if (i == len) {
-            rd->made = mkdirat(cur, name, 0700) == 0;
-            if (!rd->made && errno != EEXIST) {
-                r = dcx_fail(err, STEP, errno, "cannot create runtime directory %s: %m", path);
-                break;
-            }
-            rd->fd = open_at(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-            if (rd->fd < 0) {
-                r = not_a_directory(cur, name, path, errno, err);
-                break;
-            }
-            struct stat st;
-            if (fstat(rd->fd, &st) < 0) {
-                r = dcx_fail(err, STEP, errno, "runtime directory %s: %m", path);
-                break;
-            }
-            rd->dev = st.st_dev;
-            rd->ino = st.st_ino;
-            if (rd->made)
-                r = give(ctx, rd->fd, err);
+            r = enter_last(ctx, rd, cur, name, path, err);
             break;
         }
-        /* A parent: followed as mkdir -p would, made (root's, 0755) if missing. */
-        int next = open_at(cur, name, O_PATH | O_DIRECTORY);
-        if (next < 0 && errno == ENOENT) {
-            if (mkdirat(cur, name, 0755) == 0) {
-                if (!rd->top && !(rd->top = strdup(prefix))) {
-                    r = dcx_fail(err, STEP, ENOMEM, "runtime directory %s: %m", path);
-                    break;
-                }
-                /* 0755 whatever the umask: the daemon's user must get through. */
-                if (fchmodat(cur, name, 0755, 0) < 0) {
-                    r = dcx_fail(err, STEP, errno, "cannot set the mode of %s for runtime directory %s: %m", prefix, path);
-                    break;
-                }
-            } else if (errno != EEXIST) {
-                r = dcx_fail(err, STEP, errno, "cannot create %s for runtime directory %s: %m", prefix, path);
-                break;
-            }
-            next = open_at(cur, name, O_PATH | O_DIRECTORY);
-        }
+        int next = enter_parent(rd, cur, name, prefix, path, err);
         if (next < 0) {
-            r = errno == ENOTDIR ? dcx_fail(err, STEP, ENOTDIR, "runtime directory %s: %s is not a directory", path, prefix)
-                                 : dcx_fail(err, STEP, errno, "runtime directory %s: %s: %m", path, prefix);
+            r = next;
             break;
         }
         dcx_close(cur);

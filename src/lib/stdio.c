@@ -64,6 +64,35 @@ static int dup_onto(int from, int to)
     return r < 0 ? -errno : 0;
 }
 
+/* SRC onto the standard stream I. */
+static int put_stream(int i, int src, daemonctx_error *err)
+{
+    if (src == i) {
+        /* dup2 onto itself keeps FD_CLOEXEC, and a program the daemon execs
+         * must inherit its standard streams. */
+        if (fcntl(i, F_SETFD, 0) < 0)
+            return dcx_fail(err, DAEMONCTX_STEP_STDIO, errno, "%s: fd %d: %m", stream_names[i], i);
+        return 0;
+    }
+    int e = dup_onto(src, i);
+    if (e < 0)
+        return dcx_fail(err, DAEMONCTX_STEP_STDIO, -e, "cannot redirect %s to fd %d: %m", stream_names[i], src);
+    return 0;
+}
+
+/* The originals served their purpose, unless the caller keeps them: each
+ * closed once, however many streams it served. */
+static void close_originals(const daemonctx *ctx)
+{
+    for (int i = 0; i < 3; i++) {
+        bool again = false;
+        for (int j = 0; j < i; j++)
+            again |= ctx->stdio[j] == ctx->stdio[i];
+        if (ctx->stdio[i] >= 3 && !again && !preserved(ctx, ctx->stdio[i]))
+            dcx_close(ctx->stdio[i]);
+    }
+}
+
 int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_error *err)
 {
     int src[3];
@@ -82,31 +111,10 @@ int dcx_redirect_stdio(const daemonctx *ctx, struct dcx_plan *plan, daemonctx_er
             src[i] = moved[i];
         }
     }
-    for (int i = 0; i < 3; i++) {
-        if (src[i] == i) {
-            /* dup2 onto itself keeps FD_CLOEXEC, and a program the daemon
-             * execs must inherit its standard streams. */
-            if (fcntl(i, F_SETFD, 0) < 0) {
-                r = dcx_fail(err, DAEMONCTX_STEP_STDIO, errno, "%s: fd %d: %m", stream_names[i], i);
-                goto out;
-            }
-            continue;
-        }
-        int e = dup_onto(src[i], i);
-        if (e < 0) {
-            r = dcx_fail(err, DAEMONCTX_STEP_STDIO, -e, "cannot redirect %s to fd %d: %m", stream_names[i], src[i]);
-            goto out;
-        }
-    }
-    /* The originals served their purpose, unless the caller keeps them. */
     for (int i = 0; i < 3; i++)
-        if (ctx->stdio[i] >= 3 && !preserved(ctx, ctx->stdio[i])) {
-            bool again = false;
-            for (int j = 0; j < i; j++)
-                again |= ctx->stdio[j] == ctx->stdio[i];
-            if (!again)
-                dcx_close(ctx->stdio[i]);
-        }
+        if ((r = put_stream(i, src[i], err)) < 0)
+            goto out;
+    close_originals(ctx);
 out:
     for (int i = 0; i < 3; i++)
         if (moved[i] >= 0)

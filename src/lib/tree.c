@@ -442,11 +442,46 @@ static bool await_exit(pid_t pid, long long deadline)
     }
 }
 
+/* The processes stopped so far, each known by PID and start time. */
+struct stopped {
+    struct member *v;
+    size_t n, cap;
+};
+
+/* Stops the members of T's tree among ALL (N processes) not stopped yet:
+ * how many it stopped, or -errno. */
+static long stop_new_members(const daemonctx_tree *t, struct stopped *s, const struct pinfo *all, size_t n)
+{
+    bool *in = calloc(n ? n : 1, sizeof *in);
+    if (!in)
+        return -ENOMEM;
+    tree_members(t, s->v, s->n, all, n, in);
+    long added = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i] || all[i].state == 'Z' || all[i].state == 'X' || listed(s->v, s->n, &all[i]))
+            continue;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 64;
+            struct member *bigger = realloc(s->v, cap * sizeof *s->v);
+            if (!bigger) {
+                added = -ENOMEM;
+                break;
+            }
+            s->v = bigger;
+            s->cap = cap;
+        }
+        (void)kill(all[i].pid, SIGSTOP);
+        s->v[s->n++] = (struct member){all[i].pid, all[i].start};
+        added++;
+    }
+    free(in);
+    return added;
+}
+
 static int end_processes(daemonctx_tree *t, long long deadline, daemonctx_error *err)
 {
-    struct member *stopped = NULL;
-    size_t n_stopped = 0, cap = 0;
-    int r = 0;
+    struct stopped s = {NULL, 0, 0};
+    long r = 0;
     /* Stopped one by one until none is new: a stopped process forks no
      * more, so this ends; what a dying one had forked is caught next round. */
     for (int round = 0; round < 10000; round++) {
@@ -454,42 +489,19 @@ static int end_processes(daemonctx_tree *t, long long deadline, daemonctx_error 
         size_t n;
         if ((r = scan(&all, &n)) < 0)
             break;
-        bool *in = calloc(n ? n : 1, sizeof *in);
-        if (!in) {
-            free(all);
-            r = -ENOMEM;
-            break;
-        }
-        tree_members(t, stopped, n_stopped, all, n, in);
-        size_t added = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!in[i] || all[i].state == 'Z' || all[i].state == 'X' || listed(stopped, n_stopped, &all[i]))
-                continue;
-            if (n_stopped == cap) {
-                struct member *bigger = realloc(stopped, (cap = cap ? cap * 2 : 64) * sizeof *stopped);
-                if (!bigger) {
-                    r = -ENOMEM;
-                    break;
-                }
-                stopped = bigger;
-            }
-            (void)kill(all[i].pid, SIGSTOP);
-            stopped[n_stopped++] = (struct member){all[i].pid, all[i].start};
-            added++;
-        }
-        free(in);
+        r = stop_new_members(t, &s, all, n);
         free(all);
-        if (r < 0 || added == 0)
+        if (r <= 0)
             break;
     }
-    for (size_t i = 0; i < n_stopped; i++)
-        (void)kill(stopped[i].pid, SIGKILL);
+    for (size_t i = 0; i < s.n; i++)
+        (void)kill(s.v[i].pid, SIGKILL);
     size_t left = 0;
-    for (size_t i = 0; i < n_stopped; i++)
-        left += !await_exit(stopped[i].pid, deadline);
-    free(stopped);
+    for (size_t i = 0; i < s.n; i++)
+        left += !await_exit(s.v[i].pid, deadline);
+    free(s.v);
     if (r < 0)
-        return dcx_fail(err, DAEMONCTX_STEP_WAIT, -r, "cannot end the process tree of PID %d: %m", (int)t->pid);
+        return dcx_fail(err, DAEMONCTX_STEP_WAIT, (int)-r, "cannot end the process tree of PID %d: %m", (int)t->pid);
     if (left)
         return dcx_fail(err, DAEMONCTX_STEP_WAIT, ETIMEDOUT, "%d processes of the tree of PID %d still run after SIGKILL",
                         (int)left, (int)t->pid);
