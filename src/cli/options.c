@@ -188,8 +188,6 @@ void free_start_options(struct start_opts *o)
     o->env = NULL;
 }
 
-/* The options of a service (limits, environment, runtime directory, cgroup):
- * 0, 1 when C is none of them, or -1 after a usage error. */
 static int parse_cgroup(int c, int index, struct start_opts *o)
 {
     if (optarg && strcmp(optarg, "auto") == 0) {
@@ -205,6 +203,8 @@ static int parse_cgroup(int c, int index, struct start_opts *o)
     return 0;
 }
 
+/* The options of a service (limits, environment, runtime directory, cgroup):
+ * 0, 1 when C is none of them, or -1 after a usage error. */
 static int parse_service_option(int c, int index, struct start_opts *o)
 {
     long n;
@@ -265,8 +265,6 @@ static int parse_service_option(int c, int index, struct start_opts *o)
     return 0;
 }
 
-/* Returns 0, -1 after a usage error was printed, -2 after another error,
- * or 1 when --help was printed. RUN: the options of `run`. */
 /* What daemonctx_open does, PEP 3143's options: 0 when C is one of them,
  * 1 when not, -1 for a bad value. */
 static int parse_context_option(int c, int index, struct start_opts *o)
@@ -427,6 +425,8 @@ static int take_program(int argc, char **argv, struct start_opts *o, bool run)
     return 0;
 }
 
+/* Returns 0, -1 after a usage error was printed, -2 after another error,
+ * or 1 when --help was printed. RUN: the options of `run`. */
 int parse_start_options(int argc, char **argv, struct start_opts *o, bool run)
 {
     bool given[OPT_HELP - OPT_ALLOW_CORE + 1] = {false};

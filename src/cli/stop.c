@@ -442,7 +442,6 @@ static enum outcome stop_daemon(const struct stop_opts *so, struct target *t, co
                                 daemonctx_tree *tree)
 {
     int r = run_schedule(so, t);
-    enum outcome out;
     if (r < 0) {
         print_error("cannot signal PID %d named by pidfile '%s': %s", (int)t->pid, so->path, strerror(-r));
         return FAILED;
@@ -452,7 +451,8 @@ static enum outcome stop_daemon(const struct stop_opts *so, struct target *t, co
         return STILL_RUNNING;
     }
     print_verbose(so->verbose, "PID %d stopped", (int)t->pid);
-    if ((out = end_tree(so, tree)) != STOPPED)
+    enum outcome out = end_tree(so, tree);
+    if (out != STOPPED)
         return out;
     int removed = dcx_pidfile_remove_dead(so->path, true, st->st_dev, st->st_ino);
     if (removed < 0)

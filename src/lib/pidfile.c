@@ -399,26 +399,6 @@ static int check_opened(const daemonctx_pidfile *pf, int fd, struct stat *st, da
     return r;
 }
 
-/* Locks FD, the file of stat ST: 1 when it is still the file at the path
- * (*NOW its stat under the lock), 0 when it was replaced before we got the
- * lock, or an error (*HELD: another process holds it). */
-static int lock_opened(const daemonctx_pidfile *pf, int fd, const struct stat *st, struct stat *now, bool *held,
-                       daemonctx_error *err)
-{
-    int l;
-    do
-        l = flock(fd, LOCK_EX | LOCK_NB);
-    while (l < 0 && errno == EINTR);
-    if (l < 0) {
-        *held = errno == EWOULDBLOCK;
-        return *held ? refuse_held(pf, fd, st, err)
-                     : dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot lock pidfile %s: %m", pf->path);
-    }
-    if (fstatat(pf->dirfd, pf->base, now, AT_SYMLINK_NOFOLLOW) < 0)
-        return 0;
-    return now->st_dev == st->st_dev && now->st_ino == st->st_ino && st->st_nlink != 0;
-}
-
 /* Explicit mode whatever the umask (PEP 3143's default umask 0 made
  * pep3143daemon's pidfiles world-writable); emptied so that a reader sees
  * "starting", not the PID of the instance we replace. From NOW, the stat
@@ -429,6 +409,28 @@ static int prepare_locked(const daemonctx_pidfile *pf, int fd, const struct stat
     if (((now->st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0) || (now->st_size != 0 && ftruncate(fd, 0) < 0))
         return dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot prepare pidfile %s: %m", pf->path);
     return 0;
+}
+
+/* Locks FD, the file of stat ST, and prepares it: 1 when it is still the
+ * file at the path, 0 when it was replaced before we got the lock, or an
+ * error (*HELD: another process holds it). */
+static int lock_opened(const daemonctx_pidfile *pf, int fd, const struct stat *st, bool *held, daemonctx_error *err)
+{
+    int l;
+    do
+        l = flock(fd, LOCK_EX | LOCK_NB);
+    while (l < 0 && errno == EINTR);
+    if (l < 0) {
+        *held = errno == EWOULDBLOCK;
+        return *held ? refuse_held(pf, fd, st, err)
+                     : dcx_fail(err, DAEMONCTX_STEP_PIDFILE, errno, "cannot lock pidfile %s: %m", pf->path);
+    }
+    struct stat now;
+    if (fstatat(pf->dirfd, pf->base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != st->st_dev ||
+        now.st_ino != st->st_ino || st->st_nlink == 0)
+        return 0;
+    int r = prepare_locked(pf, fd, &now, err);
+    return r < 0 ? r : 1;
 }
 
 /* FD's file, created by a failed attempt, goes with it, unless it is no
@@ -454,14 +456,14 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
     /* Retried when the file is replaced between open and lock: the lock we
      * got would then be on an inode no other starter can find. */
     for (int attempt = 0; attempt < 16; attempt++) {
-        struct stat st, now = {0};
+        struct stat st;
         if ((fd = open_pidfile(pf, &created, err)) < 0) {
             r = fd;
             goto fail;
         }
         if ((r = check_opened(pf, fd, &st, err)) < 0)
             goto fail;
-        if ((r = lock_opened(pf, fd, &st, &now, &held, err)) < 0)
+        if ((r = lock_opened(pf, fd, &st, &held, err)) < 0)
             goto fail;
         if (r == 0) { /* not at the path any more: nothing of ours to remove */
             dcx_close(fd);
@@ -469,8 +471,6 @@ int dcx_pidfile_lock(daemonctx_pidfile *pf, daemonctx_error *err)
             created = false;
             continue;
         }
-        if ((r = prepare_locked(pf, fd, &now, err)) < 0)
-            goto fail;
         pf->fd = fd;
         pf->dev = st.st_dev;
         pf->ino = st.st_ino;
